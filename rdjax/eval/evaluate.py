@@ -1,0 +1,50 @@
+"""Anomaly maps on device in fixed-size batches, metrics and pictures on the host."""
+
+import os
+import time
+from typing import Dict
+
+import jax
+import numpy as np
+from absl import logging
+
+from rdjax.eval import metrics as metrics_lib
+from rdjax.eval import overlay
+from rdjax.train import sharding
+
+
+def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -> np.ndarray:
+    """(N, H, W) float32 anomaly maps for uint8 ``images``; the last batch is padded."""
+    map_fn = jax.jit(method.anomaly_map)
+    n = len(images)
+    out = []
+    last_report = time.time()
+    for start in range(0, n, batch_size):
+        chunk = images[start:start + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        batch = sharding.global_batch({"image": chunk}, mesh)["image"]
+        maps = np.asarray(jax.device_get(map_fn(variables, batch)))
+        out.append(maps[:batch_size - pad])
+        if time.time() - last_report > 10:
+            logging.info("Anomaly maps: %d / %d images", min(start + batch_size, n), n)
+            last_report = time.time()
+    return np.concatenate(out)
+
+
+def evaluate(method, variables, split, config, workdir: str, mesh) -> Dict[str, float]:
+    """Metrics of ``split`` (dict of floats) plus overlay PNGs under ``<workdir>/overlays``."""
+    t0 = time.time()
+    maps = predict_maps(method, variables, split.images, config.eval.batch_size, mesh)
+    scores = maps.reshape(len(maps), -1).max(axis=1)
+    results = metrics_lib.compute_metrics(split.labels, scores, split.masks, maps)
+    results["eval_seconds"] = time.time() - t0
+    logging.info("Evaluated %d test images in %.1f s.", len(maps), results["eval_seconds"])
+    if jax.process_index() == 0 and config.eval.num_overlays > 0:
+        picks = overlay.select_examples(split.labels, scores, config.eval.num_overlays)
+        names = [f"{split.defect_types[i]}_{os.path.splitext(os.path.basename(split.paths[i]))[0]}"
+                 for i in picks]
+        overlay.save_overlays(os.path.join(workdir, "overlays"), split.images[picks], maps[picks],
+                              split.masks[picks], names, vmin=float(maps.min()), vmax=float(maps.max()))
+    return results

@@ -1,0 +1,67 @@
+"""What every method gives the trainer, and the pieces most methods share.
+
+A method differs from another in four places only: which networks are trained,
+how the input is corrupted, what the loss is and how the anomaly map is formed.
+The trainer (``rdjax/train/trainer.py``) talks to a method through this interface
+and never branches on the method's name:
+
+* ``init(rng, images) -> Variables``
+* ``loss(params, model_state, frozen, batch, rng) -> (loss, (metrics, new_model_state))``
+* ``anomaly_map(variables, images) -> (N, H, W)`` float32 map at image size
+* ``optimizer() -> optax.GradientTransformation``
+"""
+
+import abc
+from typing import Any, Dict, Tuple
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+PyTree = Any
+
+
+@flax.struct.dataclass
+class Variables:
+    """All of a method's variables, split by how the trainer treats them.
+
+    params: trained by the optimiser. model_state: updated by the forward pass
+    (BatchNorm statistics of trained nets). frozen: never updated (the teacher).
+    """
+
+    params: PyTree
+    model_state: PyTree
+    frozen: PyTree
+
+
+def normalize_images(images: jax.Array, mean, std, dtype=jnp.float32) -> jax.Array:
+    """uint8 NHWC images → ``(x/255 − mean) / std`` in ``dtype``."""
+    x = images.astype(jnp.float32) / 255.0
+    x = (x - jnp.asarray(mean, jnp.float32)) / jnp.asarray(std, jnp.float32)
+    return x.astype(dtype)
+
+
+class Method(abc.ABC):
+    """Base class: holds the config; subclasses implement the four hooks."""
+
+    def __init__(self, config):
+        self.config = config
+
+    @abc.abstractmethod
+    def init(self, rng: jax.Array, images: jax.Array) -> Variables:
+        """Creates (and loads pretrained) variables from a small uint8 sample batch."""
+
+    @abc.abstractmethod
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array],
+             rng: jax.Array) -> Tuple[jax.Array, Tuple[Dict[str, jax.Array], PyTree]]:
+        """Pure, jit-able training loss; ``batch['image']`` is uint8 NHWC."""
+
+    @abc.abstractmethod
+    def anomaly_map(self, variables: Variables, images: jax.Array) -> jax.Array:
+        """Anomaly maps (N, H, W) at the input resolution, higher = more anomalous."""
+
+    def optimizer(self) -> optax.GradientTransformation:
+        """The paper recipe's Adam by default; methods with several groups override."""
+        t = self.config.train
+        return optax.adam(t.learning_rate, b1=t.b1, b2=t.b2)

@@ -1,0 +1,149 @@
+"""``train_and_evaluate(config, workdir)``: the one trainer for every method."""
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+from clu import metric_writers, periodic_actions
+
+from rdjax.data import datasets, pipeline
+from rdjax.eval.evaluate import evaluate
+from rdjax.methods import get_method
+from rdjax.train import checkpoints, sharding
+from rdjax.train.jsonl_writer import JsonlWriter
+from rdjax.train.state import TrainState
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or inf; the last good checkpoint is left in place."""
+
+
+def train_step(method, tx, state: TrainState, batch, base_rng):
+    """One optimiser step; the step's PRNG key is ``fold_in(base_rng, step)``."""
+    rng = jax.random.fold_in(base_rng, state.step)
+
+    def loss_fn(params):
+        return method.loss(params, state.model_state, state.frozen, batch, rng)
+
+    (loss, (metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = state.replace(step=state.step + 1, params=params, model_state=new_model_state,
+                              opt_state=opt_state)
+    return new_state, metrics
+
+
+def num_train_steps(config, num_examples: int) -> int:
+    t = config.train
+    if t.get("num_steps", -1) > 0:
+        return int(t.num_steps)
+    return int(t.num_epochs * math.ceil(num_examples / t.batch_size))
+
+
+def _check_finite(history, first_step: int) -> Dict[str, float]:
+    """Mean of logged metrics; raises NonFiniteLossError at the first bad step."""
+    host = jax.device_get(history)
+    for i, metrics in enumerate(host):
+        for name, value in metrics.items():
+            if not np.all(np.isfinite(value)):
+                raise NonFiniteLossError(
+                    f"{name} = {value} at step {first_step + i + 1}: training stopped. The last good "
+                    f"checkpoint is kept; lower config.train.learning_rate or check the data.")
+    return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+def write_config(config, workdir: str) -> None:
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+
+def make_writer(workdir: str) -> metric_writers.MetricWriter:
+    """Console + TensorBoard + ``metrics.jsonl`` on process 0, console only elsewhere."""
+    default = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    if jax.process_index() > 0:
+        return default
+    return metric_writers.MultiWriter([default, JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
+
+
+def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
+    """Trains ``config.method`` on ``config.dataset``, checkpoints, resumes, evaluates.
+
+    Returns the metrics written to ``<workdir>/results.json``.
+    """
+    os.makedirs(workdir, exist_ok=True)
+    if jax.process_index() == 0:
+        write_config(config, workdir)
+    method = get_method(config)
+    mesh = sharding.make_mesh()
+    sharding.check_batch_size(config.train.batch_size, "config.train.batch_size")
+    sharding.check_batch_size(config.eval.batch_size, "config.eval.batch_size")
+
+    train_split = datasets.load(config.dataset, "train")
+    logging.info("Train: %d images of '%s' at %d px; %d device(s).", len(train_split.labels),
+                 config.dataset.category, config.dataset.image_size, jax.device_count())
+
+    init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+    variables = method.init(init_rng, jnp.asarray(train_split.images[:1]))
+    tx = method.optimizer()
+    state = jax.device_put(TrainState.create(variables, tx), sharding.replicated(mesh))
+
+    mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
+    state, start_step = checkpoints.restore_latest(mngr, state)
+    total_steps = num_train_steps(config, len(train_split.labels))
+    if start_step:
+        logging.info("Resumed from the checkpoint at step %d of %d.", start_step, total_steps)
+
+    step_fn = jax.jit(functools.partial(train_step, method, tx), donate_argnums=(0,))
+    batches = pipeline.train_batches({"image": train_split.images}, config.train.batch_size,
+                                     config.seed, start_step, total_steps,
+                                     to_device=lambda b: sharding.global_batch(b, mesh))
+    writer = make_writer(workdir)
+    progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
+                                               every_secs=None, every_steps=config.train.log_every)
+    log_every, ckpt_every = config.train.log_every, config.train.checkpoint_every
+    history, history_start = [], start_step
+    t0, timed_steps = None, 0
+    try:
+        for step, batch in zip(range(start_step, total_steps), batches):
+            state, metrics = step_fn(state, batch, train_rng)
+            history.append(metrics)
+            if t0 is None:  # throughput counts from the end of the first (compiling) step
+                jax.block_until_ready(metrics)
+                t0 = time.time()
+            else:
+                timed_steps += 1
+            done = step + 1
+            last = done == total_steps
+            save_now = last or done % ckpt_every == 0
+            if last or save_now or done % log_every == 0:
+                means = _check_finite(history, history_start)
+                writer.write_scalars(done, {f"train/{k}": v for k, v in means.items()})
+                history, history_start = [], done
+            progress(done)
+            if save_now:
+                checkpoints.save(mngr, done, state)
+    finally:
+        mngr.wait_until_finished()
+    train_seconds = time.time() - t0 if t0 else 0.0
+    writer.flush()
+
+    test_split = datasets.load(config.dataset, "test")
+    results = evaluate(method, state.variables, test_split, config, workdir, mesh)
+    if timed_steps:
+        results["train_images_per_sec"] = timed_steps * config.train.batch_size / train_seconds
+    results["train_steps"] = total_steps
+    if jax.process_index() == 0:
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+    writer.write_scalars(total_steps, {f"eval/{k}": v for k, v in results.items()
+                                       if isinstance(v, float)})
+    writer.close()
+    return results

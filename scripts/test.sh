@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# README command 2: set up a virtualenv with the test extras and run the test suite.
+# Extra arguments go to pytest, e.g. -m "not slow" or -k metrics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+exec "$VENV/bin/python" -m pytest -n 2 --durations=15 "$@"
