@@ -9,6 +9,8 @@ and never branches on the method's name:
 * ``loss(params, model_state, frozen, batch, rng) -> (loss, (metrics, new_model_state))``
 * ``anomaly_map(variables, images) -> (N, H, W)`` float32 map at image size
 * ``optimizer() -> optax.GradientTransformation``
+* ``train_step(tx, state, batch, rng) -> (state, metrics)``: one loss and one
+  optimiser step by default; override to alternate updates.
 """
 
 import abc
@@ -65,3 +67,19 @@ class Method(abc.ABC):
         """The paper recipe's Adam by default; methods with several groups override."""
         t = self.config.train
         return optax.adam(t.learning_rate, b1=t.b1, b2=t.b2)
+
+    def train_step(self, tx: optax.GradientTransformation, state, batch: Dict[str, jax.Array],
+                   rng: jax.Array):
+        """One update of ``state`` (a ``TrainState``): one loss, one optimiser step.
+
+        Methods that alternate updates (RD-E's teacher then student) override this.
+        Returns ``(new_state, metrics)``.
+        """
+
+        def loss_fn(params):
+            return self.loss(params, state.model_state, state.frozen, batch, rng)
+
+        (_, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        return state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                             model_state=model_state, opt_state=opt_state), metrics

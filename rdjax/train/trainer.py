@@ -10,7 +10,6 @@ from typing import Dict
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
 from clu import metric_writers, periodic_actions
 
@@ -27,18 +26,8 @@ class NonFiniteLossError(RuntimeError):
 
 
 def train_step(method, tx, state: TrainState, batch, base_rng):
-    """One optimiser step; the step's PRNG key is ``fold_in(base_rng, step)``."""
-    rng = jax.random.fold_in(base_rng, state.step)
-
-    def loss_fn(params):
-        return method.loss(params, state.model_state, state.frozen, batch, rng)
-
-    (loss, (metrics, new_model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    new_state = state.replace(step=state.step + 1, params=params, model_state=new_model_state,
-                              opt_state=opt_state)
-    return new_state, metrics
+    """One step of ``method``; the step's PRNG key is ``fold_in(base_rng, step)``."""
+    return method.train_step(tx, state, batch, jax.random.fold_in(base_rng, state.step))
 
 
 def num_train_steps(config, num_examples: int) -> int:
