@@ -28,7 +28,9 @@ happens to equal the clean one is nudged by one grey level.
 ``ensure_dataset()`` writes the dataset once (temp folder + atomic rename +
 ``.complete`` marker) and returns its root, readable with
 :func:`rdjax.data.mvtec.load_split`. :func:`generate_sample` makes one image
-and its mask in memory.
+and its mask in memory. The TFDS builder :mod:`rdjax.data.builders.synthetic`
+(what training reads) makes the same files' bytes in memory, one category at a
+time, without writing the folder.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import io
 import json
 import os
 import shutil
@@ -44,7 +47,7 @@ import time
 import uuid
 import zlib
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -123,7 +126,9 @@ def _clean_image(category: str, rng: np.random.Generator, size: int) -> np.ndarr
     """A defect-free float image (S,S,C) in [0,1]; C = 3, or 1 for a grey category."""
     style = _STYLES[category]
     tex = _texture(style.texture)
-    crop = int(rng.integers(160, 321))
+    # Like MVTec's textures: one scale and lighting up to ±20 % / ±3 %, so that 80 training
+    # images cover the normal variation (a 2x scale range made zoomed-in normals look anomalous).
+    crop = int(rng.integers(208, 305))
     y0, x0 = (int(v) for v in rng.integers(0, _TEXTURE_SIZE - crop + 1, size=2))
     x = _resize_float(tex[y0:y0 + crop, x0:x0 + crop], size)
     x = np.rot90(x, int(rng.choice(style.rotations)))
@@ -131,7 +136,7 @@ def _clean_image(category: str, rng: np.random.Generator, size: int) -> np.ndarr
         x = x[:, ::-1]
     if rng.random() < 0.5:
         x = x[::-1, :]
-    contrast, brightness = rng.uniform(0.85, 1.15), rng.uniform(-0.05, 0.05)
+    contrast, brightness = rng.uniform(0.92, 1.08), rng.uniform(-0.03, 0.03)
     x = (x - 0.5) * contrast + 0.5 + brightness
     if style.lo is None:
         img = x[:, :, None]
@@ -371,19 +376,29 @@ def generate_sample(category: str, kind: str, rng: Union[np.random.Generator, in
 # Whole dataset on disk
 
 
-def _plan(seed: int):
-    """Every file to write: (category, folder, index, kind)."""
-    jobs = []
-    for cat in CATEGORIES:
-        jobs += [(cat, "train/good", i, "good") for i in range(NUM_TRAIN)]
-        jobs += [(cat, "test/good", i, "good") for i in range(NUM_TEST_GOOD)]
-        for kind in DEFECT_KINDS:
-            jobs += [(cat, f"test/{kind}", i, kind) for i in range(NUM_PER_DEFECT)]
+def category_files(category: str) -> List[Tuple[str, int, str]]:
+    """Every file of one category: ``(folder, index, kind)``, e.g. ``('test/hole', 3, 'hole')``."""
+    jobs = [("train/good", i, "good") for i in range(NUM_TRAIN)]
+    jobs += [("test/good", i, "good") for i in range(NUM_TEST_GOOD)]
+    for kind in DEFECT_KINDS:
+        jobs += [(f"test/{kind}", i, kind) for i in range(NUM_PER_DEFECT)]
     return jobs
 
 
+def _plan(seed: int):
+    """Every file to write: (category, folder, index, kind)."""
+    return [(cat,) + job for cat in CATEGORIES for job in category_files(cat)]
+
+
+def encode_png(a: np.ndarray) -> bytes:
+    """The PNG bytes the on-disk dataset stores for ``a``."""
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
 def _save_png(a: np.ndarray, path: Path) -> None:
-    Image.fromarray(a).save(path, format="PNG", compress_level=6)
+    path.write_bytes(encode_png(a))
 
 
 def generate_dataset(out_dir: Union[str, os.PathLike], seed: int = 0, num_workers: int = 2,

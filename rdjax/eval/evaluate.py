@@ -9,7 +9,7 @@ import numpy as np
 from absl import logging
 
 from rdjax.eval import metrics as metrics_lib
-from rdjax.eval import overlay
+from rdjax.eval import overlay, report, threshold
 from rdjax.train import sharding
 
 
@@ -34,7 +34,8 @@ def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -
 
 
 def evaluate(method, variables, split, config, workdir: str, mesh) -> Dict[str, float]:
-    """Metrics of ``split`` (dict of floats) plus overlay PNGs under ``<workdir>/overlays``."""
+    """Metrics of ``split`` (dict of floats), overlay PNGs under ``<workdir>/overlays`` and the
+    report (``rdjax/eval/report.py``) under ``<workdir>/report``."""
     t0 = time.time()
     maps = predict_maps(method, variables, split.images, config.eval.batch_size, mesh)
     scores = maps.reshape(len(maps), -1).max(axis=1)
@@ -47,4 +48,8 @@ def evaluate(method, variables, split, config, workdir: str, mesh) -> Dict[str, 
                  for i in picks]
         overlay.save_overlays(os.path.join(workdir, "overlays"), split.images[picks], maps[picks],
                               split.masks[picks], names, vmin=float(maps.min()), vmax=float(maps.max()))
+    if jax.process_index() == 0:
+        page = report.write_report(os.path.join(workdir, "report"), split, maps, scores, results,
+                                   threshold.load(workdir), config.eval.num_overlays)
+        logging.info("Evaluation report: %s", page)
     return results

@@ -4,9 +4,14 @@ Training: the student reproduces the teacher's layer1–3 features of normal ima
 (flattened cosine loss by default, as in the released code). Test: per scale
 ``1 − cos``, upsampled (align_corners) to image size, summed, Gaussian σ = 4.
 Later methods subclass this and override a hook or two.
+
+The training input is never augmented, so the trainer may precompute the teacher's
+features of the training set once (``rdjax/train/feature_cache.py``) and hand them in
+the batch under ``teacher_features/0`` … (see :func:`cached_teacher_features`); ``loss``
+then skips the teacher. Subclasses that override ``loss`` never get them.
 """
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +20,21 @@ from rdjax.eval.anomaly_map import anomaly_map as combine_maps
 from rdjax.methods.base import Method, Variables, normalize_images
 from rdjax.methods.losses import distillation_loss
 from rdjax.models.factory import build_networks
+
+
+CACHED_TEACHER_FEATURES = "teacher_features"
+
+
+def cached_teacher_features_keys(num_scales: int) -> List[str]:
+    """Batch keys of the cached teacher features, one per scale."""
+    return [f"{CACHED_TEACHER_FEATURES}/{i}" for i in range(num_scales)]
+
+
+def cached_teacher_features(batch: Dict[str, jax.Array]) -> Optional[List[jax.Array]]:
+    """The teacher features the trainer put in ``batch`` (stride 4, 8, 16), or None."""
+    keys = sorted((k for k in batch if k.startswith(CACHED_TEACHER_FEATURES + "/")),
+                  key=lambda k: int(k.rsplit("/", 1)[1]))
+    return [batch[k] for k in keys] or None
 
 
 def check_same_structure(expected, loaded, what: str):
@@ -91,8 +111,11 @@ class RD4AD(Method):
         return Variables(params=params, model_state=state, frozen={"teacher": teacher_vars})
 
     def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
-        x = self.normalize(batch["image"])
-        teacher = self.teacher_features(frozen["teacher"], x)
+        teacher = cached_teacher_features(batch)
+        if teacher is None:
+            teacher = self.teacher_features(frozen["teacher"], self.normalize(batch["image"]))
+        else:  # stored possibly in a narrower dtype; constants, like the teacher's output
+            teacher = [jax.lax.stop_gradient(t.astype(self.dtype)) for t in teacher]
         student, new_state = self.student_features(params, model_state, teacher, train=True)
         loss = distillation_loss(self.config.train.loss)(teacher, student)
         return loss, ({"loss": loss}, new_state)

@@ -11,14 +11,30 @@ from ml_collections import config_flags  # noqa: E402
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "A config file with get_config().", lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, results.json and overlays go here.")
+flags.DEFINE_bool("distributed", False,
+                  "Multi-host: call jax.distributed.initialize() first; every process runs the "
+                  "same command (docs/scaling.md). Without the three flags below the cluster is "
+                  "detected (TPU pods, SLURM, Open MPI; JAX_COORDINATOR_ADDRESS).")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index, 0 … n-1 (with --distributed).")
 flags.mark_flags_as_required(["config", "workdir"])
+
+
+def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
+    """``jax.distributed.initialize`` before any JAX computation; CPU collectives over gloo
+    (the setting only concerns CPU devices, so it is harmless on GPU/TPU)."""
+    import jax
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
 
 
 class _QuietLibraries(logging_std.Filter):
     """Drops INFO lines of orbax and TensorFlow; rdjax's own progress stays."""
 
     def filter(self, record):
-        noisy = ("/orbax/" in record.pathname or "/tensorflow/" in record.pathname)
+        noisy = any(lib in record.pathname for lib in ("/orbax/", "/tensorflow/", "/tensorflow_datasets/"))
         return record.levelno >= logging_std.WARNING or not noisy
 
 
@@ -26,6 +42,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     logging.get_absl_handler().addFilter(_QuietLibraries())
+    if FLAGS.distributed:
+        initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     import jax
     import tensorflow as tf
 

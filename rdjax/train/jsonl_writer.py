@@ -19,6 +19,7 @@ class JsonlWriter(interface.MetricWriter):
         record = {"step": int(step)}
         record.update({k: float(v) for k, v in scalars.items()})
         self._file.write(json.dumps(record) + "\n")
+        self._file.flush()  # so the curve can be followed while training runs
 
     def write_summaries(self, step, values, metadata=None):
         pass

@@ -14,9 +14,10 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 
 from rdjax.data import datasets, pipeline
-from rdjax.eval.evaluate import evaluate
+from rdjax.eval import threshold as threshold_lib
+from rdjax.eval.evaluate import evaluate, predict_maps
 from rdjax.methods import get_method
-from rdjax.train import checkpoints, sharding
+from rdjax.train import checkpoints, feature_cache, sharding
 from rdjax.train.jsonl_writer import JsonlWriter
 from rdjax.train.state import TrainState
 
@@ -75,7 +76,8 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     sharding.check_batch_size(config.train.batch_size, "config.train.batch_size")
     sharding.check_batch_size(config.eval.batch_size, "config.eval.batch_size")
 
-    train_split = datasets.load(config.dataset, "train")
+    train_split = datasets.load(config.dataset, "train", workdir)
+    train_split, holdout = threshold_lib.hold_out_normals(train_split, config)
     logging.info("Train: %d images of '%s' at %d px; %d device(s).", len(train_split.labels),
                  config.dataset.category, config.dataset.image_size, jax.device_count())
 
@@ -91,9 +93,11 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
         logging.info("Resumed from the checkpoint at step %d of %d.", start_step, total_steps)
 
     step_fn = jax.jit(functools.partial(train_step, method, tx), donate_argnums=(0,))
-    batches = pipeline.train_batches({"image": train_split.images}, config.train.batch_size,
-                                     config.seed, start_step, total_steps,
-                                     to_device=lambda b: sharding.global_batch(b, mesh))
+    # Before the first (donating) step: the cache reads the initial frozen teacher.
+    arrays, to_device = feature_cache.train_inputs(method, variables, train_split.images,
+                                                   config, mesh)
+    batches = pipeline.train_batches(arrays, config.train.batch_size, config.seed, start_step,
+                                     total_steps, to_device=to_device)
     writer = make_writer(workdir)
     progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
                                                every_secs=None, every_steps=config.train.log_every)
@@ -123,8 +127,11 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
         mngr.wait_until_finished()
     train_seconds = time.time() - t0 if t0 else 0.0
     writer.flush()
+    threshold_lib.calibrate(
+        lambda images: predict_maps(method, state.variables, images, config.eval.batch_size, mesh),
+        holdout, config, workdir, write=jax.process_index() == 0)
 
-    test_split = datasets.load(config.dataset, "test")
+    test_split = datasets.load(config.dataset, "test", workdir)
     results = evaluate(method, state.variables, test_split, config, workdir, mesh)
     if timed_steps:
         results["train_images_per_sec"] = timed_steps * config.train.batch_size / train_seconds

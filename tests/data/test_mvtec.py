@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdjax.data import mvtec
-from rdjax.data.mvtec import BadFileError
+from rdjax.data import decode, mvtec
+from rdjax.data.decode import BadFileError
 
 H = W = 32
 
@@ -206,14 +206,14 @@ def test_mask_size_mismatch(tree):
 
 def test_decode_sample_is_the_single_entry_point(tree):
     _, c, arrays = tree
-    img, mask = mvtec.decode_sample(c / "test/crack/000.png", c / "ground_truth/crack/000_mask.png",
+    img, mask = decode.decode_sample(c / "test/crack/000.png", c / "ground_truth/crack/000_mask.png",
                                     H, defective=True)
     np.testing.assert_array_equal(img, arrays["test/crack/000.png"])
     assert mask.sum() == 12 * 14
-    img, mask = mvtec.decode_sample(c / "test/good/000.png", None, 8, defective=False)
+    img, mask = decode.decode_sample(c / "test/good/000.png", None, 8, defective=False)
     assert img.shape == (8, 8, 3) and not mask.any()
     with pytest.raises(BadFileError, match="missing.png"):
-        mvtec.decode_sample(c / "missing.png", None, 8, defective=False)
+        decode.decode_sample(c / "missing.png", None, 8, defective=False)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +233,7 @@ def test_odd_modes_decode_to_rgb(tmp_path, name, make):
     path = tmp_path / name
     kwargs = {"transparency": 0} if name == "ptrans.png" else {}
     make(src).save(path, **kwargs)
-    img, wh = mvtec.decode_image(path, 20)
+    img, wh = decode.decode_image(path, 20)
     assert img.shape == (20, 20, 3) and img.dtype == np.uint8 and wh == (W, H)
     if name != "one.png":  # everything but the 1-bit image keeps the grey level range
         grey = np.asarray(src.convert("L").resize((20, 20), Image.BILINEAR), float)

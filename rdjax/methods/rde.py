@@ -1,0 +1,244 @@
+"""RD-E, "Unlocking the Potential of Reverse Distillation" (Liu et al., AAAI 2025).
+
+Expert–teacher–student:
+
+* expert E: the frozen pretrained teacher network (``frozen['expert']``);
+* teacher T: a trainable copy of it (Adam, ``config.rde.teacher_learning_rate``),
+  BatchNorm in training mode for its own update and in inference mode when it
+  feeds the student and at test;
+* student S: OCBE + decoder with skip fusion from T's features
+  (``rdjax.models.skip_decoder``), gated by Guided Information Injection
+  (``config.rde.gated=True``, the paper) or plain (``False``, the released code).
+
+Every step makes Perlin-noise anomalies ``x_aug`` with masks ``M``
+(``rdjax.data.augmentations.perlin``) and alternates two updates
+(``train_step``), each with its own Adam on its own parameter group:
+
+1. teacher: ``Σ_k mean(1 − cos_c(T(x), E(x)))`` + ``Σ_k mean|1 − cos_c(T(x_aug), E(x)) − M_k|``
+   + ``Σ_k mean_b(1 − cos(flat T(x_aug), flat E(x_aug)))``; ``M_k`` is the mask
+   resized (bilinear, align_corners) to scale k from the previous scale's
+   binarised mask and binarised at 0.5, as the released code does;
+2. student (with the updated teacher, inference mode, no gradient):
+   ``D(S(T(x)), T(x)) + D(S(T(x_aug)), T(x)) + D(S(T(x)), E(x)) + D(S(T(x_aug)), E(x))``,
+   D = RD4AD's flattened cosine loss.
+
+The optimiser state is ``{'teacher': adam state, 'student': adam state}``: each
+half-step updates only its group's parameters and Adam moments. Anomaly map:
+RD4AD's (per-scale ``1 − cos(S, T)``, sum, Gaussian σ = 4) with the trained teacher.
+"""
+
+import math
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rdjax.data.augmentations import perlin
+from rdjax.eval.anomaly_map import cosine_distance, resize_bilinear_align_corners
+from rdjax.methods.base import Variables
+from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
+from rdjax.methods.rd4ad import RD4AD
+from rdjax.models.skip_decoder import SkipFusionDecoder
+
+GROUPS = ("teacher", "student")
+
+
+def grouped_transform(transforms: Dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
+    """One transform per top-level key of the params dict; state ``{key: state}``.
+
+    Its ``update`` updates every group; RD-E's ``train_step`` instead applies each
+    group's transform alone, so the other group's state is left as it is.
+    """
+
+    def init(params):
+        return {k: tx.init(params[k]) for k, tx in transforms.items()}
+
+    def update(updates, state, params=None):
+        new_updates, new_state = {}, {}
+        for k, tx in transforms.items():
+            new_updates[k], new_state[k] = tx.update(updates[k], state[k],
+                                                     None if params is None else params[k])
+        return new_updates, new_state
+
+    return optax.GradientTransformation(init, update)
+
+
+def xavier_normal_convs(params, rng):
+    """Re-draws conv kernels from PyTorch's ``xavier_normal_`` (RD-E's ``init_weight``).
+
+    Touches leaves named ``kernel`` with a 4-D shape; the 2×2 transposed convs of
+    the decoder (``ConvTranspose2x2``, the only 2×2 kernels) keep their init, as
+    ``ConvTranspose2d`` is not an ``nn.Conv2d`` in PyTorch.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(params)
+    keys = jax.random.split(rng, len(leaves))
+    out = []
+    for (path, leaf), key in zip(leaves, keys):
+        name = getattr(path[-1], "key", None)
+        if name == "kernel" and leaf.ndim == 4 and leaf.shape[:2] != (2, 2):
+            kh, kw, cin, cout = leaf.shape
+            std = math.sqrt(2.0 / (kh * kw * (cin + cout)))
+            leaf = std * jax.random.normal(key, leaf.shape, leaf.dtype)
+        out.append(leaf)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def multiscale_masks(mask: jax.Array, sizes):
+    """RD-E's per-scale masks: each resized (align_corners) from the previous one, binarised at 0.5."""
+    out, m = [], mask.astype(jnp.float32)
+    for size in sizes:
+        m = (resize_bilinear_align_corners(m, tuple(size)) >= 0.5).astype(jnp.float32)
+        out.append(m)
+    return out
+
+
+def teacher_objective(t_normal, t_aug, e_normal, e_aug, mask) -> jax.Array:
+    """RD-E's teacher loss from feature lists (normal / augmented input) and the (N, H, W) mask."""
+    masks = multiscale_masks(mask, [f.shape[1:3] for f in t_aug])
+    to_mask = sum(jnp.mean(jnp.abs(cosine_distance(t, e) - m)) for t, e, m in zip(t_aug, e_normal, masks))
+    return (per_pixel_cosine_loss(e_normal, t_normal) + to_mask
+            + flattened_cosine_loss(e_aug, t_aug))
+
+
+def student_objective(s_normal, s_aug, t_normal, e_normal) -> jax.Array:
+    """RD-E's student loss: both student outputs against the teacher's and the expert's normal features."""
+    return (flattened_cosine_loss(t_normal, s_normal) + flattened_cosine_loss(t_normal, s_aug)
+            + flattened_cosine_loss(e_normal, s_normal) + flattened_cosine_loss(e_normal, s_aug))
+
+
+class RDE(RD4AD):
+    """Expert (frozen) → teacher (trained) → skip-fused student, alternating updates."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        o = config.rde
+        if o.foreground not in ("auto", "always", "never"):
+            raise ValueError(f"config.rde.foreground='{o.foreground}' must be 'auto', 'always' or 'never'.")
+        spec = self.nets.spec
+        self.skip_decoder = SkipFusionDecoder(
+            spec.feature_channels, spec.student_block, spec.decoder_layers, spec.width_per_group,
+            final_relu=not spec.signed_features, gated=bool(o.gated), dtype=self.dtype)
+        d = config.dataset
+        self.use_foreground = o.foreground == "always" or (
+            o.foreground == "auto" and d.name == "mvtec" and d.category in perlin.OBJECT_CATEGORIES)
+
+    # ---- networks ---------------------------------------------------------------------
+    def teacher_apply(self, params, stats, x, train: bool):
+        """The trainable teacher: (features, new BatchNorm statistics)."""
+        t_vars = {"params": params, "batch_stats": stats}
+        if train:
+            feats, upd = self.nets.teacher.apply(t_vars, x, train=True, mutable=["batch_stats"])
+            return feats, upd["batch_stats"]
+        return [jax.lax.stop_gradient(f) for f in self.nets.teacher.apply(t_vars, x, train=False)], stats
+
+    def student_apply(self, params, stats, teacher_feats, train: bool):
+        """OCBE + skip-fusion decoder: (features, new BatchNorm statistics)."""
+        b_vars = {"params": params["bottleneck"], "batch_stats": stats["bottleneck"]}
+        d_vars = {"params": params["decoder"], "batch_stats": stats["decoder"]}
+        if not train:
+            emb = self.nets.bottleneck.apply(b_vars, teacher_feats, train=False)
+            return self.skip_decoder.apply(d_vars, emb, teacher_feats, train=False), stats
+        emb, b_upd = self.nets.bottleneck.apply(b_vars, teacher_feats, train=True, mutable=["batch_stats"])
+        out, d_upd = self.skip_decoder.apply(d_vars, emb, teacher_feats, train=True,
+                                             mutable=["batch_stats"])
+        return out, {"bottleneck": b_upd["batch_stats"], "decoder": d_upd["batch_stats"]}
+
+    def group_transforms(self) -> Dict[str, optax.GradientTransformation]:
+        t, o = self.config.train, self.config.rde
+        return {"teacher": optax.adam(o.teacher_learning_rate, b1=t.b1, b2=t.b2),
+                "student": optax.adam(t.learning_rate, b1=t.b1, b2=t.b2)}
+
+    def optimizer(self) -> optax.GradientTransformation:
+        return grouped_transform(self.group_transforms())
+
+    # ---- the two phases ---------------------------------------------------------------
+    def synthesize(self, frozen, images, rng):
+        """Normalised normal and augmented inputs, the masks and the expert's features of both."""
+        augmented, masks = perlin.perlin_anomalies(rng, images, frozen["textures"], self.use_foreground)
+        x, x_aug = self.normalize(images), self.normalize(augmented)
+        e_normal = self.teacher_features(frozen["expert"], x)
+        e_aug = self.teacher_features(frozen["expert"], x_aug)
+        return {"x": x, "x_aug": x_aug, "mask": masks, "e_normal": e_normal, "e_aug": e_aug}
+
+    def teacher_loss(self, teacher_params, teacher_stats, inputs):
+        t_normal, stats = self.teacher_apply(teacher_params, teacher_stats, inputs["x"], train=True)
+        t_aug, stats = self.teacher_apply(teacher_params, stats, inputs["x_aug"], train=True)
+        loss = teacher_objective(t_normal, t_aug, inputs["e_normal"], inputs["e_aug"], inputs["mask"])
+        return loss, stats
+
+    def student_loss(self, student_params, student_stats, t_normal, t_aug, e_normal):
+        s_normal, stats = self.student_apply(student_params, student_stats, t_normal, train=True)
+        s_aug, stats = self.student_apply(student_params, stats, t_aug, train=True)
+        return student_objective(s_normal, s_aug, t_normal, e_normal), stats
+
+    def teacher_step(self, tx, state, inputs):
+        """Phase 1: one Adam step on the teacher's parameters only."""
+        p, s, o = state.params, state.model_state, state.opt_state
+        (loss, stats), grads = jax.value_and_grad(self.teacher_loss, has_aux=True)(
+            p["teacher"], s["teacher"], inputs)
+        updates, opt = tx.update(grads, o["teacher"], p["teacher"])
+        return state.replace(params={**p, "teacher": optax.apply_updates(p["teacher"], updates)},
+                             model_state={**s, "teacher": stats},
+                             opt_state={**o, "teacher": opt}), loss
+
+    def student_step(self, tx, state, inputs):
+        """Phase 2: one Adam step on the student's parameters only, with the current teacher."""
+        p, s, o = state.params, state.model_state, state.opt_state
+        t_normal, _ = self.teacher_apply(p["teacher"], s["teacher"], inputs["x"], train=False)
+        t_aug, _ = self.teacher_apply(p["teacher"], s["teacher"], inputs["x_aug"], train=False)
+        (loss, stats), grads = jax.value_and_grad(self.student_loss, has_aux=True)(
+            p["student"], s["student"], t_normal, t_aug, inputs["e_normal"])
+        updates, opt = tx.update(grads, o["student"], p["student"])
+        return state.replace(params={**p, "student": optax.apply_updates(p["student"], updates)},
+                             model_state={**s, "student": stats},
+                             opt_state={**o, "student": opt}), loss
+
+    # ---- the method interface ---------------------------------------------------------
+    def init(self, rng, images) -> Variables:
+        rt, rb, rd, rx = jax.random.split(rng, 4)
+        x = self.normalize(images)
+        expert = self.init_teacher(rt, x)
+        feats = self.teacher_features(expert, x)
+        b_vars = self.nets.bottleneck.init(rb, feats, train=False)
+        emb = self.nets.bottleneck.apply(b_vars, feats, train=False)
+        d_vars = self.skip_decoder.init(rd, emb, feats, train=False)
+        student = {"bottleneck": b_vars["params"], "decoder": d_vars["params"]}
+        if self.config.rde.xavier_init:
+            student = xavier_normal_convs(student, rx)
+        o = self.config.rde
+        textures = jnp.asarray(perlin.texture_bank(images.shape[1], o.num_textures, o.texture_seed))
+        params = {"teacher": expert["params"], "student": student}
+        state = {"teacher": expert["batch_stats"],
+                 "student": {"bottleneck": b_vars["batch_stats"], "decoder": d_vars["batch_stats"]}}
+        return Variables(params=params, model_state=state,
+                         frozen={"expert": expert, "textures": textures})
+
+    def train_step(self, tx, state, batch: Dict[str, jax.Array], rng):
+        """Teacher phase, then student phase; ``tx`` (the grouped transform) is not used directly."""
+        groups = self.group_transforms()
+        inputs = self.synthesize(state.frozen, batch["image"], rng)
+        state, teacher_loss = self.teacher_step(groups["teacher"], state, inputs)
+        state, student_loss = self.student_step(groups["student"], state, inputs)
+        metrics = {"loss": teacher_loss + student_loss, "teacher_loss": teacher_loss,
+                   "student_loss": student_loss, "mask_fraction": jnp.mean(inputs["mask"])}
+        return state.replace(step=state.step + 1), metrics
+
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
+        """Both phases' objectives at fixed parameters (their sum); training alternates instead."""
+        inputs = self.synthesize(frozen, batch["image"], rng)
+        teacher_loss, t_stats = self.teacher_loss(params["teacher"], model_state["teacher"], inputs)
+        t_normal, _ = self.teacher_apply(params["teacher"], model_state["teacher"], inputs["x"], False)
+        t_aug, _ = self.teacher_apply(params["teacher"], model_state["teacher"], inputs["x_aug"], False)
+        student_loss, s_stats = self.student_loss(params["student"], model_state["student"],
+                                                  t_normal, t_aug, inputs["e_normal"])
+        loss = teacher_loss + student_loss
+        metrics = {"loss": loss, "teacher_loss": teacher_loss, "student_loss": student_loss}
+        return loss, (metrics, {"teacher": t_stats, "student": s_stats})
+
+    def anomaly_map(self, variables: Variables, images) -> jax.Array:
+        x = self.normalize(images)
+        p, s = variables.params, variables.model_state
+        teacher, _ = self.teacher_apply(p["teacher"], s["teacher"], x, train=False)
+        student, _ = self.student_apply(p["student"], s["student"], teacher, train=False)
+        return self.combine(teacher, student, images.shape[1])

@@ -1,0 +1,129 @@
+"""RD-E: objectives against PyTorch, the alternating half-steps, init and settings."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rdjax.methods import rde
+from rdjax.train.state import TrainState
+
+
+def nchw(a):
+    return torch.from_numpy(np.array(a)).permute(0, 3, 1, 2)
+
+
+def torch_flat(s_list, t_list):
+    return sum(torch.mean(1 - F.cosine_similarity(s.reshape(s.shape[0], -1), t.reshape(t.shape[0], -1)))
+               for s, t in zip(s_list, t_list))
+
+
+def torch_teacher_loss(t_n, t_a, e_n, e_a, mask):
+    """RD-E's ``Teacher.loss`` (models/teacher.py) in PyTorch, NCHW."""
+    pix = sum(torch.mean(1 - F.cosine_similarity(t, e)) for t, e in zip(t_n, e_n))
+    to_mask, m = 0.0, mask[:, None]
+    for t, e in zip(t_a, e_n):
+        m = F.interpolate(m, size=t.shape[-1], mode="bilinear", align_corners=True)
+        m = torch.where(m < 0.5, torch.zeros_like(m), torch.ones_like(m))
+        to_mask = to_mask + F.l1_loss((1 - F.cosine_similarity(t, e))[:, None], m)
+    return pix + to_mask + torch_flat(t_a, e_a)
+
+
+def random_feats(rng, n=3, sizes=(16, 8, 4), channels=(6, 8, 10)):
+    return [rng.normal(size=(n, s, s, c)).astype(np.float32) for s, c in zip(sizes, channels)]
+
+
+def test_teacher_objective_matches_pytorch():
+    rng = np.random.default_rng(0)
+    t_n, t_a, e_n, e_a = (random_feats(rng) for _ in range(4))
+    mask = (rng.random((3, 64, 64)) < 0.3).astype(np.float32)
+    got = rde.teacher_objective(*[[jnp.asarray(f) for f in fs] for fs in (t_n, t_a, e_n, e_a)],
+                                jnp.asarray(mask))
+    want = torch_teacher_loss(*[[nchw(f) for f in fs] for fs in (t_n, t_a, e_n, e_a)],
+                              torch.from_numpy(mask))
+    np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+
+
+def test_student_objective_matches_pytorch():
+    rng = np.random.default_rng(1)
+    s_n, s_a, t_n, e_n = (random_feats(rng) for _ in range(4))
+    got = rde.student_objective(*[[jnp.asarray(f) for f in fs] for fs in (s_n, s_a, t_n, e_n)])
+    s_n, s_a, t_n, e_n = ([nchw(f) for f in fs] for fs in (s_n, s_a, t_n, e_n))
+    want = torch_flat(s_n, t_n) + torch_flat(s_a, t_n) + torch_flat(s_n, e_n) + torch_flat(s_a, e_n)
+    np.testing.assert_allclose(float(got), float(want), rtol=1e-5)
+
+
+def test_xavier_init_redraws_convs_but_not_transposed_convs():
+    params = {"a": {"kernel": jnp.zeros((3, 3, 64, 128))}, "up": {"kernel": jnp.zeros((2, 2, 8, 8))},
+              "bn": {"scale": jnp.ones(5)}}
+    out = rde.xavier_normal_convs(params, jax.random.key(0))
+    np.testing.assert_allclose(np.std(np.asarray(out["a"]["kernel"])), np.sqrt(2 / (9 * (64 + 128))),
+                               rtol=0.02)
+    np.testing.assert_array_equal(out["up"]["kernel"], 0.0)
+    np.testing.assert_array_equal(out["bn"]["scale"], 1.0)
+
+
+def tiny_config(**options):
+    from configs.rde import get_config
+
+    config = get_config()
+    config.model.teacher = "resnet18"
+    config.model.pretrained = False
+    config.rde.num_textures = 4
+    for k, v in options.items():
+        config.rde[k] = v
+    return config
+
+
+def changed(a, b):
+    return [not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))]
+
+
+@pytest.mark.slow
+def test_each_half_step_touches_only_its_group():
+    method = rde.RDE(tiny_config())
+    images = jnp.asarray(np.random.default_rng(2).integers(0, 256, (4, 64, 64, 3)), jnp.uint8)
+    state0 = TrainState.create(method.init(jax.random.key(0), images[:1]), method.optimizer())
+    groups = method.group_transforms()
+    inputs = method.synthesize(state0.frozen, images, jax.random.key(1))
+    assert float(jnp.sum(inputs["mask"])) > 0
+
+    state1, _ = jax.jit(lambda s, i: method.teacher_step(groups["teacher"], s, i))(state0, inputs)
+    assert all(changed(state0.params["teacher"], state1.params["teacher"]))
+    assert not any(changed(state0.params["student"], state1.params["student"]))
+    assert not any(changed(state0.opt_state["student"], state1.opt_state["student"]))
+    assert not any(changed(state0.model_state["student"], state1.model_state["student"]))
+    assert any(changed(state0.model_state["teacher"], state1.model_state["teacher"]))
+
+    state2, _ = jax.jit(lambda s, i: method.student_step(groups["student"], s, i))(state1, inputs)
+    assert not any(changed(state1.params["teacher"], state2.params["teacher"]))
+    assert not any(changed(state1.opt_state["teacher"], state2.opt_state["teacher"]))
+    assert not any(changed(state1.model_state["teacher"], state2.model_state["teacher"]))
+    assert all(changed(state1.params["student"], state2.params["student"]))
+    assert not any(changed(state0.frozen, state2.frozen))
+
+
+def test_init_layout_and_gated_switch():
+    images = jnp.zeros((1, 64, 64, 3), jnp.uint8)
+    gated = rde.RDE(tiny_config(gated=True)).init(jax.random.key(0), images)
+    plain = rde.RDE(tiny_config(gated=False)).init(jax.random.key(0), images)
+    assert set(gated.params) == {"teacher", "student"}
+    assert set(gated.frozen) == {"expert", "textures"}
+    assert gated.frozen["textures"].shape == (4, 64, 64, 3)
+    # The teacher starts as a copy of the expert.
+    assert not any(changed(gated.params["teacher"], gated.frozen["expert"]["params"]))
+    g, p = gated.params["student"]["decoder"], plain.params["student"]["decoder"]
+    assert {"gii1", "gii2"} <= set(g) and not {"gii1", "gii2"} & set(p)
+
+
+def test_foreground_option():
+    cfg = tiny_config()
+    assert not rde.RDE(cfg).use_foreground  # the embedded dataset is textures
+    cfg.dataset.name, cfg.dataset.category = "mvtec", "hazelnut"
+    assert rde.RDE(cfg).use_foreground
+    cfg.dataset.category = "transistor"
+    assert not rde.RDE(cfg).use_foreground
+    with pytest.raises(ValueError, match="config.rde.foreground"):
+        rde.RDE(tiny_config(foreground="sometimes"))

@@ -1,0 +1,38 @@
+"""Two-stage RKD: masked restoration before stage1_steps, plain distillation after."""
+
+import jax
+import pytest
+
+from rdjax.train.state import TrainState
+from tests.methods.masked_family_helpers import images, method_and_variables, tiny_config
+
+pytestmark = pytest.mark.slow  # compiles the networks (tens of seconds on 2 cores)
+
+
+def test_stage_one_masks_the_input_and_stage_two_does_not():
+    config = tiny_config("two_stage")  # stage1_steps = 2
+    config.two_stage.mask_ratio = 0.5
+    method, v = method_and_variables(config)
+    loss = jax.jit(lambda b, r: method.loss(v.params, v.model_state, v.frozen, b, r)[0])
+    x = images()
+    stage1 = [float(loss({"image": x, "step": 1}, jax.random.key(k))) for k in (0, 1)]
+    stage2 = [float(loss({"image": x, "step": 2}, jax.random.key(k))) for k in (0, 1)]
+    assert stage1[0] != stage1[1]  # a random mask per step key
+    assert stage2[0] == stage2[1]  # clean input
+    config.two_stage.mask_ratio = 0.0  # nothing masked: stage 1 = stage 2
+    unmasked = float(jax.jit(lambda b, r: method.loss(v.params, v.model_state, v.frozen, b, r)[0])(
+        {"image": x, "step": 0}, jax.random.key(0)))
+    assert unmasked == pytest.approx(stage2[0], rel=1e-6)
+
+
+def test_train_step_reports_the_stage_from_the_step_counter():
+    method, v = method_and_variables(tiny_config("two_stage"))
+    tx = method.optimizer()
+    state = TrainState.create(v, tx)
+    step = jax.jit(lambda s, b, r: method.train_step(tx, s, b, r))
+    stages = []
+    for i in range(3):
+        state, metrics = step(state, {"image": images(seed=i)}, jax.random.key(i))
+        stages.append(float(metrics["stage"]))
+    assert stages == [1.0, 1.0, 2.0]
+    assert {"fusion", "ocbe", "memory"} <= set(state.params["bottleneck"])
