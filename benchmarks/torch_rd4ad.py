@@ -345,10 +345,14 @@ def load_rdjax_variables(twin: RD4ADTwin, variables) -> None:
                          f"unexpected {unexpected[:5]}")
 
 
-def twin_as_rdjax(twin: RD4ADTwin, variables):
-    """The twin's current weights as rdjax ``Variables`` shaped like ``variables``."""
+def twin_as_rdjax(twin: RD4ADTwin, variables, tensors: Optional[Dict[str, torch.Tensor]] = None):
+    """The twin's current weights as rdjax ``Variables`` shaped like ``variables``.
+
+    ``tensors`` (state-dict keys → tensors, e.g. the parameters' gradients) replace the
+    twin's own values where given.
+    """
     import jax
-    state = twin.state_dict()
+    state = {**twin.state_dict(), **(tensors or {})}
     values = {}
     for prefix, path, _, key, axes in _leaves(twin, variables):
         value = state[key].detach().cpu().numpy()

@@ -8,4 +8,8 @@ from rdjax.train.default_config import base_config
 
 
 def get_config():
-    return base_config()
+    config = base_config()
+    # Train on every normal image, as the paper does; no decision threshold unless
+    # --config.threshold.validation_root points at a validation folder.
+    config.threshold.holdout_fraction = 0.0
+    return config

@@ -27,15 +27,13 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+from PIL import Image
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from rdjax import export  # noqa: E402
-from rdjax.data import decode  # noqa: E402
-from rdjax.data.files import is_image_file  # noqa: E402
-from rdjax.eval import overlay, tiling  # noqa: E402
+from rdjax import export
+from rdjax.data import decode
+from rdjax.data.files import is_image_file
+from rdjax.eval import overlay, tiling
 
 CSV_COLUMNS = ("name", "path", "score", "decision", "defect_fraction", "width", "height",
                "overlay", "mask")

@@ -44,9 +44,11 @@ NUM_LOSSES = 2  # (forward, reverse)
 
 def dwa_init() -> Dict[str, jax.Array]:
     """DWA state: running sum and count of the current window, the last two window means."""
-    zeros = jnp.zeros(NUM_LOSSES, jnp.float32)
-    return {"sum": zeros, "count": jnp.zeros((), jnp.int32), "last": zeros, "before_last": zeros,
-            "windows": jnp.zeros((), jnp.int32)}
+    def zeros():  # distinct buffers: the trainer donates the state
+        return jnp.zeros(NUM_LOSSES, jnp.float32)
+
+    return {"sum": zeros(), "count": jnp.zeros((), jnp.int32), "last": zeros(),
+            "before_last": zeros(), "windows": jnp.zeros((), jnp.int32)}
 
 
 def dwa_weights(state, temperature: float) -> jax.Array:

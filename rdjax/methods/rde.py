@@ -208,8 +208,10 @@ class RDE(RD4AD):
             student = xavier_normal_convs(student, rx)
         o = self.config.rde
         textures = jnp.asarray(perlin.texture_bank(images.shape[1], o.num_textures, o.texture_seed))
-        params = {"teacher": expert["params"], "student": student}
-        state = {"teacher": expert["batch_stats"],
+        # The teacher starts as a copy of the expert (own buffers: the trainer donates the state).
+        teacher = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), expert)
+        params = {"teacher": teacher["params"], "student": student}
+        state = {"teacher": teacher["batch_stats"],
                  "student": {"bottleneck": b_vars["batch_stats"], "decoder": d_vars["batch_stats"]}}
         return Variables(params=params, model_state=state,
                          frozen={"expert": expert, "textures": textures})

@@ -66,7 +66,7 @@ def trained_variables():
     """Variables after a few steps, so both students differ from their init."""
     method = bd.Bidirectional(tiny_config(window_steps=1))
     images = jnp.asarray(np.random.default_rng(1).integers(0, 256, (4, 64, 64, 3)), jnp.uint8)
-    v = method.init(jax.random.key(0), images[:1])
+    v = jax.jit(method.init)(jax.random.key(0), images[:1])
     from rdjax.train.state import TrainState
 
     tx = method.optimizer()
@@ -79,6 +79,7 @@ def trained_variables():
     return state.variables, images, history
 
 
+@pytest.mark.slow
 def test_training_applies_dwa_weights_and_updates_its_state(trained_variables):
     variables, _, history = trained_variables
     losses = np.array([[m["loss_forward"], m["loss_reverse"]] for m in history])
@@ -90,6 +91,7 @@ def test_training_applies_dwa_weights_and_updates_its_state(trained_variables):
     assert int(variables.model_state["dwa"]["windows"]) == 3
 
 
+@pytest.mark.slow
 def test_map_fusion_limits_and_linearity(trained_variables):
     variables, images, _ = trained_variables
 

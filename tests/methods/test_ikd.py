@@ -113,17 +113,24 @@ def tiny_config(combine="mul"):
     return config
 
 
+@pytest.fixture(scope="module")
+def initialised():
+    method = ikd.IKD(tiny_config())
+    images = jnp.asarray(np.random.default_rng(5).integers(0, 256, (2, 64, 64, 3)), jnp.uint8)
+    return method, images, jax.jit(method.init)(jax.random.key(0), images[:1])
+
+
 @pytest.mark.parametrize("combine", ["mul", "add"])
-def test_anomaly_map_matches_pytorch(combine):
+def test_anomaly_map_matches_pytorch(initialised, combine):
+    _, images, variables = initialised
     config = tiny_config(combine)
     method = ikd.IKD(config)
-    images = jnp.asarray(np.random.default_rng(5).integers(0, 256, (2, 64, 64, 3)), jnp.uint8)
-    variables = method.init(jax.random.key(0), images[:1])
-    got = np.asarray(method.anomaly_map(variables, images))
+    got = np.asarray(jax.jit(method.anomaly_map)(variables, images))
 
     x = method.normalize(images)
-    teacher = method.teacher_features(variables.frozen["teacher"], x)
-    student, _ = method.forward_features(variables.params, variables.model_state, x, train=False)
+    teacher = jax.jit(method.teacher_features)(variables.frozen["teacher"], x)
+    student, _ = jax.jit(method.forward_features, static_argnums=3)(
+        variables.params, variables.model_state, x, False)
     maps = []
     for k in config.ikd.scales:  # IKD's model.py + calculate_anomaly_map, in PyTorch
         t, s = (torch.from_numpy(np.array(f[k])).permute(0, 3, 1, 2) for f in (teacher, student))
@@ -138,13 +145,11 @@ def test_anomaly_map_matches_pytorch(combine):
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-5)
 
 
-def test_loss_carries_the_margin_in_model_state_and_trains_only_the_student():
-    method = ikd.IKD(tiny_config())
-    images = jnp.asarray(np.random.default_rng(6).integers(0, 256, (4, 64, 64, 3)), jnp.uint8)
-    v = method.init(jax.random.key(0), images[:1])
+def test_loss_carries_the_margin_in_model_state_and_trains_only_the_student(initialised):
+    method, images, v = initialised
     assert set(v.params) == {"student"} and set(v.frozen) == {"teacher"}
     np.testing.assert_array_equal(v.model_state["margin"], np.zeros(2))
-    (loss, (metrics, state)), grads = jax.value_and_grad(method.loss, has_aux=True)(
+    (loss, (metrics, state)), grads = jax.jit(jax.value_and_grad(method.loss, has_aux=True))(
         v.params, v.model_state, v.frozen, {"image": images}, jax.random.key(1))
     assert np.isfinite(float(loss))
     margins = np.asarray(state["margin"])

@@ -85,7 +85,7 @@ def changed(a, b):
 def test_each_half_step_touches_only_its_group():
     method = rde.RDE(tiny_config())
     images = jnp.asarray(np.random.default_rng(2).integers(0, 256, (4, 64, 64, 3)), jnp.uint8)
-    state0 = TrainState.create(method.init(jax.random.key(0), images[:1]), method.optimizer())
+    state0 = TrainState.create(jax.jit(method.init)(jax.random.key(0), images[:1]), method.optimizer())
     groups = method.group_transforms()
     inputs = method.synthesize(state0.frozen, images, jax.random.key(1))
     assert float(jnp.sum(inputs["mask"])) > 0
@@ -107,8 +107,8 @@ def test_each_half_step_touches_only_its_group():
 
 def test_init_layout_and_gated_switch():
     images = jnp.zeros((1, 64, 64, 3), jnp.uint8)
-    gated = rde.RDE(tiny_config(gated=True)).init(jax.random.key(0), images)
-    plain = rde.RDE(tiny_config(gated=False)).init(jax.random.key(0), images)
+    gated = jax.jit(rde.RDE(tiny_config(gated=True)).init)(jax.random.key(0), images)
+    plain = jax.eval_shape(rde.RDE(tiny_config(gated=False)).init, jax.random.key(0), images)
     assert set(gated.params) == {"teacher", "student"}
     assert set(gated.frozen) == {"expert", "textures"}
     assert gated.frozen["textures"].shape == (4, 64, 64, 3)
