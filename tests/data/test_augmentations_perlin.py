@@ -64,14 +64,14 @@ def test_rotation_zeroes_the_corners_brought_in_from_outside():
 
 def test_masks_are_binary_with_the_stated_coverage():
     keys = jax.random.split(jax.random.key(0), 2048)
-    masks = np.asarray(jax.jit(jax.vmap(lambda k: perlin.perlin_mask(k, (128, 128))))(keys))
+    masks = np.asarray(jax.jit(jax.vmap(lambda k: perlin.perlin_mask(k, (64, 64))))(keys))
     assert set(np.unique(masks)) <= {0.0, 1.0}
     coverage = masks.mean(axis=(1, 2))
     assert 0.02 <= np.mean(coverage == 0) <= 0.10  # a few empty masks, as in DRAEM
     assert 0.035 <= coverage.mean() <= 0.065
     assert 0.12 <= np.percentile(coverage, 99) <= 0.25
     assert coverage.max() <= 0.7
-    assert len(np.unique(coverage)) > 500  # masks differ
+    assert len(np.unique(coverage)) > 300  # masks differ
 
 
 def test_blend_keeps_pixels_outside_the_mask_and_mixes_inside():

@@ -6,6 +6,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -40,7 +41,8 @@ def test_gate_is_channel_cosine_without_gradient():
     np.testing.assert_allclose(similarity_gate(jnp.asarray(d), jnp.asarray(t)), want, atol=1e-6)
     f_enc = jnp.asarray(rng.normal(size=d.shape), jnp.float32)
     # d/d(d) of Σ mix = 1 − s: the gate is a constant for the gradient, as under torch.no_grad().
-    grad = jax.grad(lambda x: jnp.sum(guided_mix(f_enc, x, similarity_gate(x, jnp.asarray(t)))))(jnp.asarray(d))
+    mixed_sum = lambda x: jnp.sum(guided_mix(f_enc, x, similarity_gate(x, jnp.asarray(t))))  # noqa: E731
+    grad = jax.grad(mixed_sum)(jnp.asarray(d))
     np.testing.assert_allclose(grad, np.broadcast_to(1.0 - want, d.shape), atol=1e-6)
 
 
@@ -91,6 +93,7 @@ def init_and_record(module, emb, teacher):
     return calls
 
 
+@pytest.mark.slow
 def test_injection_wiring_gated_and_plain():
     rng = np.random.default_rng(3)
     teacher = [jnp.asarray(np.abs(rng.normal(size=(1, s, s, c))), jnp.float32)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import quickstart
+from tests.tiny_config import tiny_rd4ad_config
 from rdjax.data import pipeline
 from rdjax.train import checkpoints, trainer
 from rdjax.train.jsonl_writer import read_jsonl
@@ -27,17 +27,9 @@ def data_dir(tmp_path_factory):
 
 
 def tiny_config(**train):
-    config = quickstart.get_config()
-    config.model.teacher = "resnet18"
-    config.model.pretrained = False
-    config.dataset.image_size = 64
-    config.train.batch_size = 8
-    config.train.log_every = 2
-    config.train.checkpoint_every = 2
+    config = tiny_rd4ad_config(batch_size=8, **{"log_every": 2, "checkpoint_every": 2, **train})
     config.eval.batch_size = 16
     config.eval.num_overlays = 2
-    for k, v in train.items():
-        config.train[k] = v
     return config
 
 

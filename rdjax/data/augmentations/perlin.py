@@ -14,10 +14,10 @@ function), so there is no interpolation of a rotated noise image as in imgaug;
 the lattice is ``(res + 1)²`` gradient angles ``~ U(0, 2π)`` as in DRAEM's
 ``rand_perlin_2d_np``, so the noise on the unrotated pixel grid is the same
 function. Coverage of a mask (fraction of its pixels set), over 4096 masks at
-128 px: about 5 % of the masks are empty (no point above 0.5, as in DRAEM, so
-that image is left normal), the mean and median are ≈ 5 %, the 99th
-percentile ≈ 18 %, and the largest (one-cell lattices) ≈ 57 %
-(``tests/data/test_augmentations_perlin.py`` checks this range).
+128 px (alike at 64 and 256 px): about 5 % of the masks are empty (no point
+above 0.5, as in DRAEM, so that image stays normal), the mean and median are
+≈ 5 %, the 99th percentile ≈ 18 %, and the largest (one-cell lattices) ≈ 57 %
+(``tests/data/test_augmentations_perlin.py`` checks this range at 64 px).
 
 Texture bank (``texture_bank``, host numpy): DRAEM/RD-E use the DTD dataset,
 which cannot be downloaded here. The bank holds random crops of the natural
