@@ -283,11 +283,18 @@ class RD4ADTwin(nn.Module):
 
 
 def train_step(twin: RD4ADTwin, optimizer, images: torch.Tensor,
-               teacher: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
-    """One RD4AD step (teacher features recomputed unless given); returns the loss."""
-    if teacher is None:
-        teacher = twin.teacher_features(twin.normalize(images))
-    loss = flattened_cosine_loss(teacher, twin.student_features(teacher))
+               teacher: Optional[Sequence[torch.Tensor]] = None,
+               autocast_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """One RD4AD step (teacher features recomputed unless given); returns the loss.
+
+    ``autocast_dtype`` (e.g. ``torch.bfloat16``) runs the forward pass under
+    ``torch.autocast``, the backward pass outside it, as PyTorch recommends.
+    """
+    with torch.autocast(images.device.type, dtype=autocast_dtype or torch.float32,
+                        enabled=autocast_dtype is not None):
+        if teacher is None:
+            teacher = twin.teacher_features(twin.normalize(images))
+        loss = flattened_cosine_loss(teacher, twin.student_features(teacher))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

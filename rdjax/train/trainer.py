@@ -20,15 +20,11 @@ from rdjax.methods import get_method
 from rdjax.train import checkpoints, feature_cache, sharding
 from rdjax.train.jsonl_writer import JsonlWriter
 from rdjax.train.state import TrainState
+from rdjax.train.step import train_step
 
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is left in place."""
-
-
-def train_step(method, tx, state: TrainState, batch, base_rng):
-    """One step of ``method``; the step's PRNG key is ``fold_in(base_rng, step)``."""
-    return method.train_step(tx, state, batch, jax.random.fold_in(base_rng, state.step))
 
 
 def num_train_steps(config, num_examples: int) -> int:
