@@ -14,8 +14,12 @@ from rdjax.train import sharding
 
 
 def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -> np.ndarray:
-    """(N, H, W) float32 anomaly maps for uint8 ``images``; the last batch is padded."""
-    map_fn = jax.jit(method.anomaly_map)
+    """(N, H, W) float32 anomaly maps for uint8 ``images``; the last batch is padded.
+
+    Every process passes all ``images`` and gets all maps back (the maps of each batch
+    are gathered onto every device).
+    """
+    map_fn = jax.jit(method.anomaly_map, out_shardings=sharding.replicated(mesh))
     n = len(images)
     out = []
     last_report = time.time()
@@ -24,7 +28,7 @@ def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -
         pad = batch_size - len(chunk)
         if pad:
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        batch = sharding.global_batch({"image": chunk}, mesh)["image"]
+        batch = sharding.shard_whole_batch(chunk, mesh)
         maps = np.asarray(jax.device_get(map_fn(variables, batch)))
         out.append(maps[:batch_size - pad])
         if time.time() - last_report > 10:

@@ -37,3 +37,9 @@ def global_batch(local: dict, mesh: Mesh) -> dict:
     """Assembles each process's slice of a batch into one globally sharded array per key."""
     sharding = batch_sharding(mesh)
     return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local.items()}
+
+
+def shard_whole_batch(batch: np.ndarray, mesh: Mesh) -> jax.Array:
+    """A batch that every process holds in full, split over all devices (each process
+    places only the rows of its own devices)."""
+    return jax.make_array_from_process_local_data(batch_sharding(mesh), batch, batch.shape)
