@@ -2,7 +2,8 @@
 
 Runs RD4AD in rdjax and in its PyTorch twin (``benchmarks/torch_rd4ad.py``) on this
 machine, at the config's teacher, image size, batch and optimiser, in float32 and in
-bfloat16 mixed precision, one subprocess each, and writes ``DIR/benchmark.json`` and
+bfloat16 mixed precision, one subprocess each (``--rounds`` times, alternating, best
+kept), and writes ``DIR/benchmark.json`` and
 ``DIR/benchmark.md`` (the side-by-side table, also printed). Absolute times drift on a
 shared machine; the ratio is what counts. Measured figures: docs/performance.md.
 """
@@ -27,7 +28,9 @@ config_flags.DEFINE_config_file("config", None, "A config file with get_config()
 flags.DEFINE_string("out", "benchmark_results", "Folder for benchmark.json and benchmark.md.")
 flags.DEFINE_list("frameworks", ["rdjax", "torch"], "rdjax and/or torch (the twin).")
 flags.DEFINE_list("precisions", list(wl.PRECISIONS), "float32 and/or bfloat16.")
-flags.DEFINE_integer("train_steps", 6, "Timed train steps (after the warm-up).")
+flags.DEFINE_integer("rounds", 2, "Runs of each worker, alternating frameworks; the table "
+                     "keeps each measure's best (a shared machine only slows runs down).")
+flags.DEFINE_integer("train_steps", 10, "Timed train steps (after the warm-up).")
 flags.DEFINE_integer("warmup_steps", 2, "Untimed train steps after the first.")
 flags.DEFINE_integer("infer_batch", 32, "Batch of the inference-throughput measurement.")
 flags.DEFINE_integer("worker_timeout", 900, "Seconds a worker may take before it is stopped.")
@@ -85,8 +88,11 @@ def main(argv):
     results, workloads = [], {}
     for precision in FLAGS.precisions:
         w = workloads[precision] = workload_from_config(config, precision)
-        for framework in FLAGS.frameworks:
-            results.append(run_worker(framework, w))
+        runs = {f: [] for f in FLAGS.frameworks}
+        for _ in range(FLAGS.rounds):
+            for framework in FLAGS.frameworks:
+                runs[framework].append(run_worker(framework, w))
+        results.extend(table.best_of(r) for r in runs.values())
         flops = next((r.get("train_flops") for r in results
                       if r["framework"] == "rdjax" and r["precision"] == precision), None)
         for r in results:

@@ -22,6 +22,20 @@ ROWS = (
 )
 
 
+def best_of(runs: List[Dict]) -> Dict:
+    """One result from repeated runs of a worker: per measure the best (highest throughput,
+    lowest time and memory); a shared machine only ever slows a run down."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[-1]
+    best = dict(ok[0], rounds=len(ok))
+    for key, _, higher_better, _ in ROWS:
+        values = [r[key] for r in ok if r.get(key) is not None]
+        if values:
+            best[key] = max(values) if higher_better else min(values)
+    return best
+
+
 def peak_tflops(device_kind: str) -> Optional[float]:
     for name, peak in PEAK_TFLOPS.items():
         if name.lower() in device_kind.lower():

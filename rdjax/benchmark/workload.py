@@ -46,11 +46,11 @@ class Workload:
     combine: str
     sigma: float
     precision: str = "float32"
-    train_steps: int = 6
+    train_steps: int = 10
     warmup_steps: int = 2
-    latency_repeats: int = 10
+    latency_repeats: int = 20
     infer_batch: int = 32
-    infer_repeats: int = 3
+    infer_repeats: int = 5
     pool_batches: int = 2  # distinct input batches cycled through
     seed: int = 0
 

@@ -13,6 +13,7 @@ import math
 from typing import Any, List, Tuple
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 # name -> (width multiplier, depth multiplier), from the TF Lite builder.
@@ -73,10 +74,59 @@ def _bn(train: bool, name: str, dtype: Any) -> nn.BatchNorm:
                         dtype=dtype, name=name)
 
 
-def _conv(features: int, kernel: int, stride: int = 1, groups: int = 1, *, name: str,
-          dtype: Any) -> nn.Conv:
+def _conv(features: int, kernel: int, stride: int = 1, *, name: str, dtype: Any) -> nn.Conv:
     return nn.Conv(features, (kernel, kernel), strides=(stride, stride), padding="SAME",
-                   feature_group_count=groups, use_bias=False, dtype=dtype, name=name)
+                   use_bias=False, dtype=dtype, name=name)
+
+
+def same_padding(size: int, kernel: int, stride: int) -> Tuple[Tuple[int, int], int]:
+    """TensorFlow "SAME": ((pad before, pad after), output size) along one axis."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return (total // 2, total - total // 2), out
+
+
+def depthwise_by_taps(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """Depthwise k×k "SAME" convolution as a sum of k² shifted, scaled copies of ``x``.
+
+    XLA:CPU runs ``feature_group_count=C`` convolutions 10–30× slower than this
+    element-wise form, which it fuses into one loop (measured here, 2026-11-30: a
+    16×64×64×96 input, 3×3 stride 2: 44 ms as a grouped convolution, 3.8 ms as taps).
+    """
+    k = kernel.shape[0]
+    (top, bottom), out_h = same_padding(x.shape[1], k, stride)
+    (left, right), out_w = same_padding(x.shape[2], k, stride)
+    padded = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    out = None
+    for i in range(k):
+        for j in range(k):
+            window = padded[:, i:i + (out_h - 1) * stride + 1:stride,
+                            j:j + (out_w - 1) * stride + 1:stride, :]
+            term = window * kernel[i, j, 0]
+            out = term if out is None else out + term
+    return out
+
+
+class DepthwiseConv(nn.Module):
+    """k×k depthwise "SAME" convolution, parameters as ``nn.Conv(feature_group_count=C)``
+    (``kernel`` of shape (k, k, 1, C)); on CPU computed by :func:`depthwise_by_taps`,
+    elsewhere by XLA's grouped convolution (cuDNN on GPU)."""
+
+    kernel_size: int
+    stride: int = 1
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        channels = x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                            (self.kernel_size, self.kernel_size, 1, channels), jnp.float32)
+        x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+        if jax.default_backend() == "cpu":
+            return depthwise_by_taps(x, kernel, self.stride)
+        return jax.lax.conv_general_dilated(
+            x, kernel, (self.stride, self.stride), "SAME",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=channels)
 
 
 class MBConvBlock(nn.Module):
@@ -96,8 +146,7 @@ class MBConvBlock(nn.Module):
         if self.expand != 1:
             h = _conv(hidden, 1, name="_expand_conv", dtype=self.dtype)(h)
             h = nn.relu6(_bn(train, "_bn0", self.dtype)(h))
-        h = _conv(hidden, self.kernel, self.stride, groups=hidden, name="_depthwise_conv",
-                  dtype=self.dtype)(h)
+        h = DepthwiseConv(self.kernel, self.stride, dtype=self.dtype, name="_depthwise_conv")(h)
         h = nn.relu6(_bn(train, "_bn1", self.dtype)(h))
         h = _conv(self.out_channels, 1, name="_project_conv", dtype=self.dtype)(h)
         h = _bn(train, "_bn2", self.dtype)(h)

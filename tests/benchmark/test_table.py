@@ -44,3 +44,12 @@ def test_workload_round_trip_and_same_images_in_both_workers():
     assert again == w
     assert (again.images(4, 1) == w.images(4, 1)).all()
     assert not (w.images(4, 0) == w.images(4, 1)).all()
+
+
+def test_best_of_rounds_keeps_each_measures_best_and_skips_failures():
+    runs = [{"framework": "torch", "precision": "float32", "train_images_per_sec": 10.0, "latency_ms": 5.0},
+            {"framework": "torch", "precision": "float32", "train_images_per_sec": 12.0, "latency_ms": 7.0},
+            {"framework": "torch", "precision": "float32", "error": "exit status 1"}]
+    best = table.best_of(runs)
+    assert (best["train_images_per_sec"], best["latency_ms"], best["rounds"]) == (12.0, 5.0, 2)
+    assert "error" in table.best_of(runs[2:])

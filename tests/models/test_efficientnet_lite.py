@@ -100,3 +100,30 @@ def test_teacher_specs():
         assert spec.feature_channels == efficientnet_lite_feature_channels(name)
         x = np.array([0.0, 127 / 255, 1.0])
         np.testing.assert_allclose((x - spec.mean[0]) / spec.std[0], (x * 255 - 127) / 128)
+
+
+@pytest.mark.parametrize("size,kernel,stride", [(16, 3, 1), (16, 3, 2), (15, 5, 2), (9, 5, 1)])
+def test_depthwise_taps_equal_xla_grouped_convolution(size, kernel, stride):
+    """The CPU form (shifted sums) against XLA's grouped convolution with TF "SAME" padding,
+    odd and even sizes (asymmetric padding at stride 2), with its gradients."""
+    import jax
+    import jax.numpy as jnp
+
+    from rdjax.models.efficientnet_lite import depthwise_by_taps
+
+    rng = np.random.default_rng(size + kernel + stride)
+    x = jnp.asarray(rng.normal(size=(2, size, size + 1, 6)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(kernel, kernel, 1, 6)), jnp.float32)
+
+    def grouped(x, w):
+        return jax.lax.conv_general_dilated(x, w, (stride, stride), "SAME",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                            feature_group_count=6)
+
+    def taps(x, w):
+        return depthwise_by_taps(x, w, stride)
+
+    np.testing.assert_allclose(taps(x, w), grouped(x, w), rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda x, w: jnp.sum(jnp.sin(f(x, w)))  # noqa: E731
+    for ours, ref in zip(jax.grad(loss(taps), (0, 1))(x, w), jax.grad(loss(grouped), (0, 1))(x, w)):
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
