@@ -74,6 +74,18 @@ def run_worker(framework: str, w: wl.Workload) -> dict:
     return result
 
 
+def cpu_model() -> str:
+    """The CPU's name from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -99,12 +111,12 @@ def main(argv):
             if r["precision"] == precision:
                 table.add_derived(r, flops, w.batch_size)
 
-    machine = {"platform": platform.platform(), "processor": platform.processor(),
+    machine = {"platform": platform.platform(), "processor": cpu_model(),
                "cpu_count": os.cpu_count(), "python": platform.python_version(),
                "load_average": os.getloadavg()}
     header = (f"RD4AD, teacher {config.model.teacher}, {config.dataset.image_size} px, batch "
               f"{config.train.batch_size}; {started:%Y-%m-%d %H:%M} UTC; {machine['platform']}, "
-              f"{machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}; "
+              f"{machine['processor']}, {machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}; "
               f"`{' '.join(['python -m rdjax.benchmark'] + sys.argv[1:])}`")
     tables = [table.markdown(results, p, FLAGS.infer_batch) for p in FLAGS.precisions]
     text = header + "\n\n" + "\n\n".join(tables) + "\n"
