@@ -7,6 +7,8 @@
 #   METHODS="ikd bidirectional rde" bash scripts/compare_methods.sh
 #   DATA=magnetic_tile STEPS=200 OUT=runs/compare_mt bash scripts/compare_methods.sh
 #
+#   SEED=1 OUT=runs/compare_seed1 bash scripts/compare_methods.sh   # another seed (default 111)
+#
 # METHODS: any of rd4ad mrkd rdpp two_stage ikd bidirectional rde (default: the first four).
 # DATA: 'embedded' (each method's own config; RD4AD's is configs/quickstart.py) or
 # 'magnetic_tile' (configs/magnetic_tile.py:<method>). Extra arguments go to every run.
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/.."
 PY="${PYTHON:-python}"
 OUT="${OUT:-runs/compare}"
 STEPS="${STEPS:-100}"
+SEED="${SEED:-111}"
 DATA="${DATA:-embedded}"
 METHODS="${METHODS:-rd4ad mrkd rdpp two_stage}"
 for name in $METHODS; do
@@ -26,15 +29,7 @@ for name in $METHODS; do
   esac
   rm -rf "${OUT:?}/$name"
   "$PY" -m rdjax.train --config "$config" --workdir "$OUT/$name" \
-    --config.train.num_steps="$STEPS" --config.seed=111 "$@"
+    --config.train.num_steps="$STEPS" --config.seed="$SEED" "$@"
 done
-"$PY" - "$OUT" $METHODS <<'PYEOF'
-import json, os, sys
-out, names = sys.argv[1], sys.argv[2:]
-print("\n| method | image AUROC | pixel AUROC | AU-PRO (0.3) | AU-PRO per image | train images/s |")
-print("|---|---|---|---|---|---|")
-for name in names:
-    r = json.load(open(os.path.join(out, name, "results.json")))
-    print(f"| {name} | {r['image_auroc']:.3f} | {r['pixel_auroc']:.3f} | {r['aupro']:.3f} | "
-          f"{r['aupro_per_image']:.3f} | {r.get('train_images_per_sec', float('nan')):.1f} |")
-PYEOF
+echo
+"$PY" scripts/summarize_comparison.py "$OUT"
