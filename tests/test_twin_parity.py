@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import torch_rd4ad as T
 from configs import quickstart
 from rdjax.methods import get_method
 from rdjax.methods.losses import flattened_cosine_loss
 from rdjax.train.state import TrainState
-
-T = pytest.importorskip("benchmarks.torch_rd4ad")
 
 TOLERANCE = 1e-4
 CASES = {  # teacher: (image size, batch)

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-pytest.importorskip("torch")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
