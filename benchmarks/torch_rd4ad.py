@@ -282,6 +282,11 @@ class RD4ADTwin(nn.Module):
                            combine, sigma)
 
 
+def autocast(device_type: str, dtype: Optional[torch.dtype]):
+    """``torch.autocast`` to ``dtype`` (e.g. ``torch.bfloat16``); ``None``: full precision."""
+    return torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
 def train_step(twin: RD4ADTwin, optimizer, images: torch.Tensor,
                teacher: Optional[Sequence[torch.Tensor]] = None,
                autocast_dtype: Optional[torch.dtype] = None) -> torch.Tensor:
@@ -290,8 +295,7 @@ def train_step(twin: RD4ADTwin, optimizer, images: torch.Tensor,
     ``autocast_dtype`` (e.g. ``torch.bfloat16``) runs the forward pass under
     ``torch.autocast``, the backward pass outside it, as PyTorch recommends.
     """
-    with torch.autocast(images.device.type, dtype=autocast_dtype or torch.float32,
-                        enabled=autocast_dtype is not None):
+    with autocast(images.device.type, autocast_dtype):
         if teacher is None:
             teacher = twin.teacher_features(twin.normalize(images))
         loss = flattened_cosine_loss(teacher, twin.student_features(teacher))

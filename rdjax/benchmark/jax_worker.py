@@ -45,10 +45,9 @@ def flops_of(compiled) -> float:
     return float((analysis or {}).get("flops", 0.0))
 
 
-def measure_training(method, state, batches, w, rng):
+def measure_training(method, tx, state, batches, w, rng):
     """(first_step_s, compile_s, images/s, flops, final state) for the trainer's step."""
-    step_fn = jax.jit(functools.partial(train_step, method, method.optimizer()),
-                      donate_argnums=(0,))
+    step_fn = jax.jit(functools.partial(train_step, method, tx), donate_argnums=(0,))
     t0 = time.perf_counter()
     compiled = step_fn.lower(state, batches[0], rng).compile()
     compile_s = time.perf_counter() - t0
@@ -78,7 +77,8 @@ def main(workload_json: str) -> None:
     variables = method.init(rng, jnp.asarray(w.images(1, 0)))
     tx = method.optimizer()
     place = lambda images: sharding.global_batch({"image": images}, mesh)  # noqa: E731
-    batches = [place(w.images(w.batch_size, i)) for i in range(w.pool_batches)]
+    host_batches = [w.images(w.batch_size, i) for i in range(w.pool_batches)]
+    batches = [place(images) for images in host_batches]
     result = {"framework": "rdjax", "precision": w.precision, "device": jax.devices()[0].device_kind,
               "num_devices": jax.device_count(), "jax": jax.__version__}
 
@@ -89,20 +89,19 @@ def main(workload_json: str) -> None:
 
     state = fresh_state()
     (result["first_step_s"], result["compile_s"], result["train_images_per_sec"],
-     result["train_flops"], _) = measure_training(method, state, batches, w, rng)
+     result["train_flops"], _) = measure_training(method, tx, state, batches, w, rng)
 
     wl.progress("train step, cached teacher features")
     dtype = feature_cache.cache_dtype(config)
     keys = cached_teacher_features_keys(3)
     cached = []
-    for i in range(w.pool_batches):
-        feats = feature_cache.compute_teacher_features(method, variables.frozen, w.images(w.batch_size, i),
+    for images in host_batches:
+        feats = feature_cache.compute_teacher_features(method, variables.frozen, images,
                                                        w.batch_size, dtype)
-        cached.append(sharding.global_batch({"image": w.images(w.batch_size, i),
-                                             **dict(zip(keys, feats))}, mesh))
+        cached.append(sharding.global_batch({"image": images, **dict(zip(keys, feats))}, mesh))
     state = fresh_state()
     (_, result["cached_compile_s"], result["train_cached_images_per_sec"],
-     result["train_cached_flops"], state) = measure_training(method, state, cached, w, rng)
+     result["train_cached_flops"], state) = measure_training(method, tx, state, cached, w, rng)
 
     wl.progress("inference")
     map_fn = jax.jit(method.anomaly_map)

@@ -53,8 +53,7 @@ def main(workload_json: str) -> None:
     wl.progress("train step, teacher recomputed")
     result["first_step_s"], result["train_images_per_sec"] = train(None)
     wl.progress("train step, cached teacher features")
-    with torch.no_grad(), torch.autocast(device.type, dtype=autocast or torch.float32,
-                                         enabled=autocast is not None):
+    with torch.no_grad(), T.autocast(device.type, autocast):
         cached = [twin.teacher_features(twin.normalize(b)) for b in batches]
     _, result["train_cached_images_per_sec"] = train(cached)
 
@@ -62,8 +61,7 @@ def main(workload_json: str) -> None:
     twin.eval()
 
     def anomaly_map(images):
-        with torch.inference_mode(), torch.autocast(device.type, dtype=autocast or torch.float32,
-                                                    enabled=autocast is not None):
+        with torch.inference_mode(), T.autocast(device.type, autocast):
             out = twin.anomaly_map(images, w.combine, w.sigma)
         sync()
         return out
