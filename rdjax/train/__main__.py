@@ -3,10 +3,8 @@
 import logging as logging_std
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow is only clu's TensorBoard writer
-
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags, logging
+from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "A config file with get_config().", lock_config=True)
@@ -31,10 +29,10 @@ def initialize_distributed(coordinator_address=None, num_processes=None, process
 
 
 class _QuietLibraries(logging_std.Filter):
-    """Drops INFO lines of orbax and TensorFlow; rdjax's own progress stays."""
+    """Drops INFO lines of orbax and tensorflow-datasets; rdjax's own progress stays."""
 
     def filter(self, record):
-        noisy = any(lib in record.pathname for lib in ("/orbax/", "/tensorflow/", "/tensorflow_datasets/"))
+        noisy = any(lib in record.pathname for lib in ("/orbax/", "/tensorflow_datasets/"))
         return record.levelno >= logging_std.WARNING or not noisy
 
 
@@ -45,9 +43,7 @@ def main(argv):
     if FLAGS.distributed:
         initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     import jax
-    import tensorflow as tf
 
-    tf.config.set_visible_devices([], "GPU")  # keep TensorFlow off the accelerators
     from rdjax.train.trainer import train_and_evaluate
 
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())

@@ -1,4 +1,4 @@
-"""A clu ``MetricWriter`` that appends scalars to ``<workdir>/metrics.jsonl``.
+"""A metric writer (rdjax/train/writers.py) that appends scalars to ``<workdir>/metrics.jsonl``.
 
 One JSON object per write (``{"step": 10, "train/loss": 0.41}``), so loss curves
 can be read without TensorBoard.
@@ -7,10 +7,8 @@ can be read without TensorBoard.
 import json
 import os
 
-from clu.metric_writers import interface
 
-
-class JsonlWriter(interface.MetricWriter):
+class JsonlWriter:
     def __init__(self, path: str):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._file = open(path, "a", encoding="utf-8")
@@ -21,26 +19,8 @@ class JsonlWriter(interface.MetricWriter):
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()  # so the curve can be followed while training runs
 
-    def write_summaries(self, step, values, metadata=None):
-        pass
-
     def write_images(self, step, images):
-        pass
-
-    def write_videos(self, step, videos):
-        pass
-
-    def write_audios(self, step, audios, *, sample_rate):
-        pass
-
-    def write_texts(self, step, texts):
-        pass
-
-    def write_histograms(self, step, arrays, num_buckets=None):
-        pass
-
-    def write_hparams(self, hparams):
-        pass
+        pass  # images go to TensorBoard only
 
     def flush(self):
         self._file.flush()

@@ -11,14 +11,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
-from clu import metric_writers, periodic_actions
 
 from rdjax.data import datasets, pipeline
 from rdjax.eval import threshold as threshold_lib
 from rdjax.eval.evaluate import evaluate, predict_maps
 from rdjax.methods import get_method
-from rdjax.train import checkpoints, feature_cache, sharding
-from rdjax.train.jsonl_writer import JsonlWriter
+from rdjax.train import checkpoints, feature_cache, sharding, writers
 from rdjax.train.state import TrainState
 from rdjax.train.step import train_step
 
@@ -49,14 +47,6 @@ def _check_finite(history, first_step: int) -> Dict[str, float]:
 def write_config(config, workdir: str) -> None:
     with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
-
-
-def make_writer(workdir: str) -> metric_writers.MetricWriter:
-    """Console + TensorBoard + ``metrics.jsonl`` on process 0, console only elsewhere."""
-    default = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
-    if jax.process_index() > 0:
-        return default
-    return metric_writers.MultiWriter([default, JsonlWriter(os.path.join(workdir, "metrics.jsonl"))])
 
 
 def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
@@ -94,9 +84,8 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
                                                    config, mesh)
     batches = pipeline.train_batches(arrays, config.train.batch_size, config.seed, start_step,
                                      total_steps, to_device=to_device)
-    writer = make_writer(workdir)
-    progress = periodic_actions.ReportProgress(num_train_steps=total_steps, writer=writer,
-                                               every_secs=None, every_steps=config.train.log_every)
+    writer = writers.make_writer(workdir)
+    progress = writers.ProgressReporter(total_steps, writer, config.train.log_every)
     log_every, ckpt_every = config.train.log_every, config.train.checkpoint_every
     history, history_start = [], start_step
     t0, timed_steps = None, 0
@@ -137,5 +126,6 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
             json.dump(results, f, indent=2)
     writer.write_scalars(total_steps, {f"eval/{k}": v for k, v in results.items()
                                        if isinstance(v, float)})
+    writer.write_images(total_steps, writers.overlay_images(workdir, config.eval.num_overlays))
     writer.close()
     return results
