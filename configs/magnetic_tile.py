@@ -23,7 +23,7 @@ def get_config(method: str = "rd4ad"):
     if method not in METHOD_CONFIGS:
         raise ValueError(f"configs/magnetic_tile.py:{method}: unknown method; choose one of "
                          f"{sorted(METHOD_CONFIGS)}.")
-    config = importlib.import_module(f"configs.{METHOD_CONFIGS[method]}").get_config()
+    config = importlib.import_module(f"rdjax.configs.{METHOD_CONFIGS[method]}").get_config()
     config.dataset.name = "magnetic_tile"
     config.dataset.category = ""  # no categories
     config.dataset.root = "../shared/data/magnetic_tile"  # the repository's copy

@@ -12,20 +12,25 @@
 
 Both loaders return a :class:`Model`, which is all ``rdjax.predict`` uses.
 
-  python -m rdjax.export --workdir runs/quickstart [--out runs/quickstart/model.rdjax]
+  rdjax export --workdir=runs/quickstart [--out=runs/quickstart/model.rdjax]
+
+(``python -m rdjax.export`` takes the same flags.)
 """
 
-import argparse
 import dataclasses
 import io
 import json
 import os
+import sys
 import zipfile
 from typing import Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
+
+from rdjax import cli
 
 FORMAT = "rdjax-export-v1"
 DEFAULT_NAME = "model.rdjax"
@@ -165,19 +170,34 @@ def load_exported(path: str, batch_size: int = 8) -> Model:
                  info={k: manifest[k] for k in ("method", "teacher", "category", "jax_version")})
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m rdjax.export",
-                                     description="Writes the self-contained exported model of a "
-                                                 "training workdir's latest checkpoint.")
-    parser.add_argument("--workdir", required=True, help="a training workdir")
-    parser.add_argument("--out", default=None, help=f"output file (default <workdir>/{DEFAULT_NAME})")
-    parser.add_argument("--platforms", default=",".join(DEFAULT_PLATFORMS),
-                        help="comma-separated jax platforms to lower for (cpu, cuda, rocm, tpu)")
-    args = parser.parse_args(argv)
+def _flags() -> flags.FlagValues:
+    """This command's flags (a new set per call, so ``main`` can run many times in a process)."""
+    fv = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "A training workdir.", flag_values=fv)
+    flags.DEFINE_string("out", None, f"Output file (default <workdir>/{DEFAULT_NAME}).",
+                        flag_values=fv)
+    flags.DEFINE_list("platforms", list(DEFAULT_PLATFORMS), "JAX platforms to lower for "
+                      "(cpu, cuda, rocm, tpu), comma-separated.", flag_values=fv)
+    flags.mark_flag_as_required("workdir", flag_values=fv)
+    return fv
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``rdjax export`` with ``argv`` (flags, no program name); returns the exit code."""
+    args = _flags()
+    extra = cli.parse_flags(args, sys.argv[1:] if argv is None else argv, "rdjax export", __doc__)
+    if extra:
+        print(f"rdjax export: error: unexpected arguments {extra}", file=sys.stderr)
+        return 2
     out = args.out or os.path.join(args.workdir, DEFAULT_NAME)
-    export_model(args.workdir, out, [p for p in args.platforms.split(",") if p])
+    try:
+        export_model(args.workdir, out, [p for p in args.platforms if p])
+    except (FileNotFoundError, ValueError) as e:
+        print(f"rdjax export: error: {e}", file=sys.stderr)
+        return 2
     print(f"Exported {out} ({os.path.getsize(out) / 2**20:.1f} MiB)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

