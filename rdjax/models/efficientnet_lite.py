@@ -16,6 +16,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rdjax.models.layers import BatchNorm
+
 # name -> (width multiplier, depth multiplier), from the TF Lite builder.
 LITE_SPECS = {
     "efficientnet_lite0": (1.0, 1.0),
@@ -68,10 +70,10 @@ def efficientnet_lite_feature_channels(name: str) -> Tuple[int, int, int]:
     return tuple(configs[i][4] for i in feature_block_indices(name))
 
 
-def _bn(train: bool, name: str, dtype: Any) -> nn.BatchNorm:
+def _bn(train: bool, name: str, dtype: Any) -> BatchNorm:
     # PyTorch momentum 0.01 (TF 0.99), eps 1e-3.
-    return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                        dtype=dtype, name=name)
+    return BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3, dtype=dtype,
+                     name=name)
 
 
 def _conv(features: int, kernel: int, stride: int = 1, *, name: str, dtype: Any) -> nn.Conv:

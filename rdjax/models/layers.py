@@ -24,10 +24,53 @@ def conv(features: int, kernel: int, stride: int = 1, *, groups: int = 1, name: 
                    use_bias=False, kernel_init=kernel_init, dtype=dtype, name=name)
 
 
-def batch_norm(train: bool, *, name: str, dtype: Any = jnp.float32) -> nn.BatchNorm:
+class BatchNorm(nn.Module):
+    """PyTorch's ``BatchNorm2d`` over the last (channel) axis.
+
+    The variables are those of ``flax.linen.BatchNorm`` (params ``scale``/``bias``,
+    batch_stats ``mean``/``var``, so checkpoints and weight conversion are unchanged) and so
+    is the normalisation (statistics in at least float32, ``var = E[x²] − E[x]²``). The one
+    difference is the running variance: PyTorch stores the *unbiased* batch variance
+    (× n/(n−1), n = values per channel in the batch), Flax the biased one, so Flax's test-time
+    statistics drift from PyTorch's (0.1 % per update at 256 px, far more for small maps or
+    batches). ``momentum`` follows Flax: ``new = momentum·old + (1 − momentum)·batch``.
+    On several devices the batch is the global one (jit reduces over the sharded axis).
+    """
+
+    use_running_average: bool
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        channels = x.shape[-1]
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, (channels,), jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, (channels,), jnp.float32)
+        scale = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
+        if self.use_running_average:
+            mean, var = running_mean.value, running_var.value
+        else:
+            stats_dtype = jnp.promote_types(x.dtype, jnp.float32)
+            xs = x.astype(stats_dtype)
+            axes = tuple(range(x.ndim - 1))
+            mean = xs.mean(axes)
+            var = jnp.maximum(0.0, jnp.square(xs).mean(axes) - jnp.square(mean))
+            if not self.is_initializing():
+                n = x.size // channels
+                unbiased = var * (n / max(n - 1, 1))
+                m = self.momentum
+                running_mean.value = m * running_mean.value + (1 - m) * mean
+                running_var.value = m * running_var.value + (1 - m) * unbiased
+        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return y.astype(self.dtype)
+
+
+def batch_norm(train: bool, *, name: str, dtype: Any = jnp.float32) -> BatchNorm:
     """BatchNorm with PyTorch's defaults (momentum 0.1 there is 0.9 here, eps 1e-5)."""
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        dtype=dtype, name=name)
+    return BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                     name=name)
 
 
 def _torch_deconv_init(key, shape, dtype=jnp.float32):
