@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[lite]"
-exec "$VENV/bin/python" -m rdjax.train --config configs/quickstart.py \
-  --workdir "${WORKDIR:-runs/quickstart}" "$@"
+exec "$VENV/bin/rdjax" train --config=quickstart --workdir="${WORKDIR:-runs/quickstart}" "$@"
