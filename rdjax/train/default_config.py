@@ -43,6 +43,11 @@ def base_config() -> ml_collections.ConfigDict:
     config.train.batch_size = 16
     config.train.num_epochs = 200
     config.train.num_steps = -1  # > 0 overrides num_epochs
+    # True: each epoch is one shuffled pass whose last batch holds the n mod batch_size
+    # remaining images, as PyTorch's DataLoader without drop_last in every released RD-family
+    # training loop (209 images: 13 batches of 16, then 1). False: only full batches, which
+    # straddle epochs. Several devices: rdjax/data/pipeline.py.
+    config.train.partial_batches = True
     config.train.learning_rate = 0.005
     config.train.b1 = 0.5
     config.train.b2 = 0.999

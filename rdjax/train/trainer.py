@@ -2,7 +2,6 @@
 
 import functools
 import json
-import math
 import os
 import time
 from typing import Dict
@@ -25,11 +24,17 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; the last good checkpoint is left in place."""
 
 
-def num_train_steps(config, num_examples: int) -> int:
+def num_train_steps(config, num_examples: int, num_devices: int = 0) -> int:
+    """``config.train.num_steps`` if set, else ``num_epochs`` epochs of ``num_examples``
+    (``rdjax/data/pipeline.py``: ``ceil(n / B)`` steps each; with partial batches on
+    ``num_devices`` devices (0 = all of them) one less where the last batch would be empty)."""
     t = config.train
     if t.get("num_steps", -1) > 0:
         return int(t.num_steps)
-    return int(t.num_epochs * math.ceil(num_examples / t.batch_size))
+    per_epoch = pipeline.steps_per_epoch(num_examples, t.batch_size,
+                                         t.get("partial_batches", False),
+                                         num_devices or jax.device_count())
+    return int(t.num_epochs * per_epoch)
 
 
 def _check_finite(history, first_step: int) -> Dict[str, float]:
@@ -83,12 +88,14 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     arrays, to_device = feature_cache.train_inputs(method, variables, train_split.images,
                                                    config, mesh)
     batches = pipeline.train_batches(arrays, config.train.batch_size, config.seed, start_step,
-                                     total_steps, to_device=to_device)
+                                     total_steps, to_device=to_device,
+                                     partial_batches=config.train.get("partial_batches", False),
+                                     num_devices=jax.device_count())
     writer = writers.make_writer(workdir)
     progress = writers.ProgressReporter(total_steps, writer, config.train.log_every)
     log_every, ckpt_every = config.train.log_every, config.train.checkpoint_every
     history, history_start = [], start_step
-    t0, timed_steps = None, 0
+    t0, timed_steps, timed_images = None, 0, 0
     try:
         for step, batch in zip(range(start_step, total_steps), batches):
             state, metrics = step_fn(state, batch, train_rng)
@@ -98,6 +105,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
                 t0 = time.time()
             else:
                 timed_steps += 1
+                timed_images += batch["image"].shape[0]  # partial batches are smaller
             done = step + 1
             last = done == total_steps
             save_now = last or done % ckpt_every == 0
@@ -119,7 +127,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     test_split = datasets.load(config.dataset, "test", workdir)
     results = evaluate(method, state.variables, test_split, config, workdir, mesh)
     if timed_steps:
-        results["train_images_per_sec"] = timed_steps * config.train.batch_size / train_seconds
+        results["train_images_per_sec"] = timed_images / train_seconds
     results["train_steps"] = total_steps
     if jax.process_index() == 0:
         with open(os.path.join(workdir, "results.json"), "w") as f:
