@@ -243,7 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         summary = predict(model, inputs, args.out, threshold=args.threshold,
                           tile_size=args.tile_size, tile_overlap=args.tile_overlap,
                           progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # OSError: also an --out that cannot be written
         print(f"rdjax predict: error: {e}", file=sys.stderr)
         return 2
     print(f"{summary['num_images']} images scored, {summary['num_defect']} called defective "
@@ -251,6 +251,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f"summary: {os.path.join(args.out, 'summary.csv')}")
     for item in summary["skipped"]:
         print(f"  skipped {item['path']}: {item['reason']}", file=sys.stderr)
+    if not summary["num_images"]:
+        found = (f"none of the {len(summary['skipped'])} image files could be read"
+                 if summary["skipped"] else f"no image files found in {' '.join(inputs)}")
+        print(f"rdjax predict: error: nothing scored: {found}.", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -223,8 +223,13 @@ def _report_skipped(result: Split, label: str, split: str, workdir: Optional[str
     if len(skipped) > _LOG_SKIPPED:
         logging.warning("  ... and %d more (Split.skipped_files lists them all)", len(skipped) - _LOG_SKIPPED)
     if workdir:
-        path = Path(workdir) / "skipped_files.json"
-        report = json.loads(path.read_text()) if path.is_file() else {}
-        report[split] = skipped
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=1) + "\n")
+        write_skipped_files(workdir, split, skipped)
+
+
+def write_skipped_files(workdir: str, split: str, skipped) -> None:
+    """Lists the files of ``split`` left out as bad in ``<workdir>/skipped_files.json``."""
+    path = Path(workdir) / "skipped_files.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    report[split] = skipped
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 PathLike = Union[str, os.PathLike]
 
@@ -83,16 +83,30 @@ class Sample:
 
 
 def _open(path: PathLike, data: Optional[bytes] = None) -> Image.Image:
-    if data is not None and not data:
-        raise BadFileError(path, "empty file (0 bytes, or it could not be read)")
+    """The image in ``data`` (the file's bytes) or else in the file ``path``; raises
+    :class:`BadFileError` naming ``path`` with the same reason either way."""
     try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
+        empty = not data if data is not None else os.path.getsize(path) == 0
+    except FileNotFoundError:
+        raise BadFileError(path, "file not found") from None
+    except OSError as e:
+        raise BadFileError(path, f"cannot read the file ({e.strerror})") from None
+    if empty:  # a prepared dataset stores b'' also for a file it could not read
+        raise BadFileError(path, "empty file (0 bytes)" if data is None else
+                           "empty file (0 bytes, or unreadable when the dataset was prepared)")
+    source = io.BytesIO(data) if data is not None else path
+    try:
+        with Image.open(source) as im:
             im.load()
             return im.copy() if im.mode != "P" or "transparency" not in im.info else im.convert("RGBA")
     except FileNotFoundError:
         raise BadFileError(path, "file not found") from None
+    except UnidentifiedImageError:
+        raise BadFileError(path, "cannot decode image (not an image file, or a format PIL "
+                                 "does not read)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise BadFileError(path, f"cannot decode image ({type(e).__name__}: {e})") from None
+        detail = str(e).replace(repr(source), "the file")  # no '<_io.BytesIO object at 0x..>'
+        raise BadFileError(path, f"cannot decode image ({type(e).__name__}: {detail})") from None
 
 
 def _to_uint8(im: Image.Image) -> np.ndarray:

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 Size = Union[int, Tuple[int, int]]
+COMBINE_MODES = ("add", "mul")  # config.eval.combine: sum or product of the scales' maps
 
 
 @jax.jit
@@ -131,7 +132,7 @@ def anomaly_map(teacher_feats: Sequence[jax.Array], student_feats: Sequence[jax.
     RD4AD default) or ``'mul'`` (product), and smoothed with a Gaussian of
     ``sigma`` (``0`` or ``None``: no smoothing). Returns (N, H, W) float32.
     """
-    if combine not in ("add", "mul"):
+    if combine not in COMBINE_MODES:
         raise ValueError(f"combine must be 'add' or 'mul', got {combine!r}")
     if len(teacher_feats) != len(student_feats) or not teacher_feats:
         raise ValueError("need the same, non-zero number of teacher and student scales")

@@ -1,16 +1,24 @@
 """Anomaly maps on device in fixed-size batches, metrics and pictures on the host."""
 
+import functools
 import os
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 import jax
 import numpy as np
 from absl import logging
 
 from rdjax.eval import metrics as metrics_lib
-from rdjax.eval import overlay, report, threshold
+from rdjax.eval import overlay, report
 from rdjax.train import sharding
+
+
+@functools.lru_cache(maxsize=4)
+def _jitted_anomaly_map(method, mesh):
+    """One compiled anomaly-map function per method and mesh: the threshold's calibration and
+    the evaluation share it (same batch shape), so it compiles once per run."""
+    return jax.jit(method.anomaly_map, out_shardings=sharding.replicated(mesh))
 
 
 def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -> np.ndarray:
@@ -19,7 +27,7 @@ def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -
     Every process passes all ``images`` and gets all maps back (the maps of each batch
     are gathered onto every device).
     """
-    map_fn = jax.jit(method.anomaly_map, out_shardings=sharding.replicated(mesh))
+    map_fn = _jitted_anomaly_map(method, mesh)
     n = len(images)
     out = []
     last_report = time.time()
@@ -37,9 +45,11 @@ def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -
     return np.concatenate(out)
 
 
-def evaluate(method, variables, split, config, workdir: str, mesh) -> Dict[str, float]:
+def evaluate(method, variables, split, config, workdir: str, mesh,
+             threshold_record: Optional[dict] = None) -> Dict[str, float]:
     """Metrics of ``split`` (dict of floats), overlay PNGs under ``<workdir>/overlays`` and the
-    report (``rdjax/eval/report.py``) under ``<workdir>/report``."""
+    report (``rdjax/eval/report.py``, with the decision threshold ``threshold_record`` of
+    ``rdjax/eval/threshold.py`` or None) under ``<workdir>/report``."""
     t0 = time.time()
     maps = predict_maps(method, variables, split.images, config.eval.batch_size, mesh)
     scores = maps.reshape(len(maps), -1).max(axis=1)
@@ -54,6 +64,6 @@ def evaluate(method, variables, split, config, workdir: str, mesh) -> Dict[str, 
                               split.masks[picks], names, vmin=float(maps.min()), vmax=float(maps.max()))
     if jax.process_index() == 0:
         page = report.write_report(os.path.join(workdir, "report"), split, maps, scores, results,
-                                   threshold.load(workdir), config.eval.num_overlays)
+                                   threshold_record, config.eval.num_overlays)
         logging.info("Evaluation report: %s", page)
     return results

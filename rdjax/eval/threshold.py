@@ -132,7 +132,8 @@ def display_range(normal_maps: np.ndarray, threshold: float) -> Tuple[float, flo
     return low, float(2 * threshold - low)
 
 
-def _validation_split(config) -> Optional[Split]:
+def validation_split(config) -> Optional[Split]:
+    """The labelled validation set of ``config.threshold.validation_root``, or None."""
     root = config.threshold.validation_root
     if not root:
         return None
@@ -141,18 +142,21 @@ def _validation_split(config) -> Optional[Split]:
 
 
 def calibrate(maps_of: Callable[[np.ndarray], np.ndarray], holdout: Optional[Split],
-              config, workdir: str, write: bool = True) -> Optional[dict]:
+              config, workdir: str, write: bool = True,
+              validation: Optional[Split] = None) -> Optional[dict]:
     """Chooses the threshold as ``config.threshold`` says and writes ``threshold.json``.
 
     ``maps_of`` turns uint8 images (N, S, S, 3) into anomaly maps (N, S, S).
     Returns the saved record, or None when ``'auto'`` finds nothing to calibrate
     on (a stale ``threshold.json`` is then removed). ``write`` = False only
-    computes (for processes other than the first).
+    computes (for processes other than the first, or to write the record later).
+    ``validation``: the validation set when already read (else read here if configured).
     """
     t = config.threshold
     if t.mode not in MODES:
         raise ValueError(f"config.threshold.mode='{t.mode}' is unknown; choose one of {MODES}.")
-    validation = _validation_split(config) if t.mode in ("auto", "f1") else None
+    if validation is None and t.mode in ("auto", "f1"):
+        validation = validation_split(config)
     mode = t.mode
     if mode == "auto":
         mode = "f1" if validation is not None else "quantile" if holdout is not None else None

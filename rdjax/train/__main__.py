@@ -27,7 +27,40 @@ flags.DEFINE_bool("distributed", False,
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 flags.DEFINE_integer("process_id", None, "This process's index, 0 … n-1 (with --distributed).")
+flags.DEFINE_bool("verbose", False, "Show the traceback of a setting, data or workdir error "
+                  "(by default one line naming the setting or file, exit status 2).")
 flags.mark_flags_as_required(["config", "workdir"])
+PROG = "rdjax train"
+
+
+def _fail(message: str) -> None:
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(2)
+
+
+def parse_flags(argv):
+    """absl's flag parsing, where a bad flag, a misspelt ``--config.`` override or a config
+    file that does not load is one line and exit status 2 (not a traceback)."""
+    try:
+        rest = FLAGS(argv)
+        if FLAGS["config"].present:
+            FLAGS.config  # noqa: B018 (a config file that failed to load raises here)
+        return rest
+    except flags.Error as e:
+        text = str(e)
+        if "Traceback" in text:  # the config file's get_config() raised: keep its last line
+            text = f"--config: {text.strip().splitlines()[-1].strip()}"
+        _fail(text)
+    except (AttributeError, KeyError) as e:  # ml_collections: no such field
+        inner = e.args[0] if e.args else e
+        text = inner.args[0] if isinstance(inner, KeyError) and inner.args else str(inner)
+        field = text.splitlines()[0].strip("'\"")
+        given = [a.split("=")[0] for a in argv if a.startswith("--config.")
+                 and field in a.split("=")[0].split(".")]
+        hint = " ".join(text.splitlines()[1:])
+        _fail(f"{given[0] if given else '--config'}: no setting '{field}' in the config. {hint}")
+    except OSError as e:  # the config file could not be loaded
+        _fail(f"--config: {str(e).strip().splitlines()[-1].strip()}")
 
 
 def initialize_distributed(coordinator_address=None, num_processes=None, process_id=None):
@@ -55,10 +88,18 @@ def main(argv):
         initialize_distributed(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     import jax
 
-    from rdjax.train.trainer import train_and_evaluate
+    from rdjax.train.trainer import NonFiniteLossError, train_and_evaluate
+    from rdjax.train.validate import ConfigError
+    from rdjax.train.workdir import WorkdirError
 
     logging.info("JAX %s, devices: %s", jax.__version__, jax.devices())
-    results = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    try:
+        results = train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except (ConfigError, WorkdirError, NonFiniteLossError) as e:
+        if FLAGS.verbose:
+            raise
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1 if isinstance(e, NonFiniteLossError) else 2
     keys = ("image_auroc", "pixel_auroc", "aupro", "aupro_per_image")
     print("\nResults (" + os.path.join(FLAGS.workdir, "results.json") + "):")
     for k in keys:
@@ -68,4 +109,4 @@ def main(argv):
 if __name__ == "__main__":
     from rdjax import configs
 
-    app.run(main, argv=configs.resolve_argv(sys.argv))
+    app.run(main, argv=configs.resolve_argv(sys.argv), flags_parser=parse_flags)

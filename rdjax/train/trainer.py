@@ -1,7 +1,6 @@
 """``train_and_evaluate(config, workdir)``: the one trainer for every method."""
 
 import functools
-import json
 import os
 import time
 from typing import Dict
@@ -14,8 +13,9 @@ from absl import logging
 from rdjax.data import datasets, pipeline
 from rdjax.eval import threshold as threshold_lib
 from rdjax.eval.evaluate import evaluate, predict_maps
-from rdjax.methods import get_method
-from rdjax.train import checkpoints, feature_cache, sharding, writers
+from rdjax.train import checkpoints, feature_cache, sharding, validate, writers
+from rdjax.train import workdir as workdir_lib
+from rdjax.train.jsonl_writer import drop_rows_after
 from rdjax.train.state import TrainState
 from rdjax.train.step import train_step
 
@@ -49,26 +49,44 @@ def _check_finite(history, first_step: int) -> Dict[str, float]:
     return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def write_config(config, workdir: str) -> None:
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
+write_config = workdir_lib.write_config
 
 
 def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     """Trains ``config.method`` on ``config.dataset``, checkpoints, resumes, evaluates.
 
-    Returns the metrics written to ``<workdir>/results.json``.
+    First, before anything is written: every setting and both dataset splits are checked
+    (``rdjax/train/validate.py``), the workdir is locked and a resume must be of the same
+    model (``rdjax/train/workdir.py``). Returns the metrics written to
+    ``<workdir>/results.json``.
     """
-    os.makedirs(workdir, exist_ok=True)
-    if jax.process_index() == 0:
-        write_config(config, workdir)
-    method = get_method(config)
-    mesh = sharding.make_mesh()
-    sharding.check_batch_size(config.train.batch_size, "config.train.batch_size")
-    sharding.check_batch_size(config.eval.batch_size, "config.eval.batch_size")
+    method = validate.check_config(config)
+    first = jax.process_index() == 0
+    with workdir_lib.Lock(workdir, enabled=first):
+        checkpoint_step = checkpoints.latest_step(workdir)
+        changes = workdir_lib.check_resume(config, workdir, checkpoint_step)
+        inputs = validate.load_inputs(config)
+        total_steps = num_train_steps(config, len(inputs.train))
+        if checkpoint_step is not None and checkpoint_step > total_steps:
+            raise workdir_lib.WorkdirError(
+                f"{workdir} holds a checkpoint at step {checkpoint_step}, past the {total_steps} "
+                f"steps this config trains: rerun with --config.train.num_steps={checkpoint_step} "
+                f"(or more) to evaluate it, or use a new --workdir.")
+        if changes:
+            logging.info("Resuming with changed settings: %s.", "; ".join(changes))
+        if first:
+            if checkpoint_step is None:  # nothing trained yet: the workdir is (re)started
+                write_config(config, workdir)
+            for split_name, split in (("train", inputs.train), ("test", inputs.test)):
+                if split.skipped_files:
+                    datasets.write_skipped_files(workdir, split_name, split.skipped_files)
+        return _train_and_evaluate(config, workdir, method, inputs, total_steps)
 
-    train_split = datasets.load(config.dataset, "train", workdir)
-    train_split, holdout = threshold_lib.hold_out_normals(train_split, config)
+
+def _train_and_evaluate(config, workdir: str, method, inputs: validate.Inputs,
+                        total_steps: int) -> Dict[str, float]:
+    mesh = sharding.make_mesh()
+    train_split, holdout = inputs.train, inputs.holdout
     logging.info("Train: %d images of '%s' at %d px; %d device(s).", len(train_split.labels),
                  config.dataset.category, config.dataset.image_size, jax.device_count())
 
@@ -79,9 +97,10 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
 
     mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)
     state, start_step = checkpoints.restore_latest(mngr, state)
-    total_steps = num_train_steps(config, len(train_split.labels))
     if start_step:
         logging.info("Resumed from the checkpoint at step %d of %d.", start_step, total_steps)
+    if jax.process_index() == 0:  # rows logged after that checkpoint are logged again
+        drop_rows_after(os.path.join(workdir, workdir_lib.METRICS), start_step)
 
     step_fn = jax.jit(functools.partial(train_step, method, tx), donate_argnums=(0,))
     # Before the first (donating) step: the cache reads the initial frozen teacher.
@@ -120,18 +139,16 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
         mngr.wait_until_finished()
     train_seconds = time.time() - t0 if t0 else 0.0
     writer.flush()
-    threshold_lib.calibrate(
+    record = threshold_lib.calibrate(
         lambda images: predict_maps(method, state.variables, images, config.eval.batch_size, mesh),
-        holdout, config, workdir, write=jax.process_index() == 0)
+        holdout, config, workdir, write=False, validation=inputs.validation)
 
-    test_split = datasets.load(config.dataset, "test", workdir)
-    results = evaluate(method, state.variables, test_split, config, workdir, mesh)
+    results = evaluate(method, state.variables, inputs.test, config, workdir, mesh, record)
     if timed_steps:
         results["train_images_per_sec"] = timed_images / train_seconds
     results["train_steps"] = total_steps
     if jax.process_index() == 0:
-        with open(os.path.join(workdir, "results.json"), "w") as f:
-            json.dump(results, f, indent=2)
+        workdir_lib.record_evaluation(workdir, config, results, record)
     writer.write_scalars(total_steps, {f"eval/{k}": v for k, v in results.items()
                                        if isinstance(v, float)})
     writer.write_images(total_steps, writers.overlay_images(workdir, config.eval.num_overlays))
