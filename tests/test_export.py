@@ -13,7 +13,8 @@ import pytest
 from configs import quickstart
 from rdjax import export
 from rdjax.methods import get_method
-from rdjax.train import checkpoints, trainer
+from rdjax.train import checkpoints
+from rdjax.train import workdir as workdir_lib
 from rdjax.train.state import TrainState
 
 IMAGE_SIZE = 64
@@ -49,7 +50,7 @@ def make_workdir(path, threshold_quantile=0.5):
     config.model.pretrained = False
     config.dataset.image_size = IMAGE_SIZE
     os.makedirs(path, exist_ok=True)
-    trainer.write_config(config, str(path))
+    workdir_lib.write_config(config, str(path))
     method = get_method(config)
     variables = random_variables(method)
     tx = method.optimizer()

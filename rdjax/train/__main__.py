@@ -6,7 +6,9 @@ r"""Train a method from a config, then evaluate it on the test split.
 
 ``--config`` is a get_config() file or a built-in config's name (rdjax/configs: quickstart,
 rd4ad, mrkd, ...); ``--config.a.b=value`` overrides any field. Rerunning with the same
-``--workdir`` resumes from its last checkpoint. (``python -m rdjax.train`` takes the same flags.)
+``--workdir`` resumes from its last checkpoint, for the same model only (docs/faults.md).
+Settings, data and workdir errors are one line with exit status 2 (``--verbose``: the
+traceback). (``python -m rdjax.train`` takes the same flags.)
 """
 
 import logging as logging_std
@@ -44,7 +46,7 @@ def parse_flags(argv):
     try:
         rest = FLAGS(argv)
         if FLAGS["config"].present:
-            FLAGS.config  # noqa: B018 (a config file that failed to load raises here)
+            FLAGS.config.keys()  # a config file that failed to load raises here
         return rest
     except flags.Error as e:
         text = str(e)

@@ -49,9 +49,6 @@ def _check_finite(history, first_step: int) -> Dict[str, float]:
     return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-write_config = workdir_lib.write_config
-
-
 def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
     """Trains ``config.method`` on ``config.dataset``, checkpoints, resumes, evaluates.
 
@@ -76,7 +73,7 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
             logging.info("Resuming with changed settings: %s.", "; ".join(changes))
         if first:
             if checkpoint_step is None:  # nothing trained yet: the workdir is (re)started
-                write_config(config, workdir)
+                workdir_lib.write_config(config, workdir)
             for split_name, split in (("train", inputs.train), ("test", inputs.test)):
                 if split.skipped_files:
                     datasets.write_skipped_files(workdir, split_name, split.skipped_files)

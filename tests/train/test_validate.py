@@ -1,6 +1,11 @@
 """Settings and data are checked before any work: one line naming the setting or the file,
 raised before the workdir is touched or the model is built."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -187,3 +192,31 @@ def test_inputs_hold_both_splits_decoded(tmp_path):
     assert (len(inputs.train), len(inputs.holdout), len(inputs.test)) == (2, 1, 5)
     assert inputs.test.paths == test.paths and inputs.validation is None
     assert (inputs.test.images == test.images).all() and (inputs.test.masks == test.masks).all()
+
+
+def run_train_cli(*args):
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    return subprocess.run([sys.executable, "-m", "rdjax.train", "--config=configs/quickstart.py",
+                           *args], capture_output=True, text=True, env=env, cwd=root, timeout=600)
+
+
+@pytest.mark.parametrize("override,words", [
+    ("--config.eval.combin=mul", '--config.eval.combin: no setting \'combin\' in the config. Did '
+                                 'you mean "combine"'),
+    ("--config.eval.combine=mull", "config.eval.combine='mull' is unknown; choose one of "
+                                   "['add', 'mul']"),
+])
+def test_cli_error_is_one_line_with_exit_status_2(tmp_path, override, words):
+    result = run_train_cli(f"--workdir={tmp_path / 'run'}", override)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and errors[0].startswith(f"rdjax train: error: {words}")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_verbose_shows_the_traceback(tmp_path):
+    result = run_train_cli(f"--workdir={tmp_path / 'run'}", "--config.eval.combine=mull", "--verbose")
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr and "ConfigError: config.eval.combine='mull'" in result.stderr
