@@ -99,8 +99,9 @@ def stored_config(workdir: str) -> Optional[dict]:
 def _holder_text(text: str) -> str:
     try:
         info = json.loads(text)
+        command = info["command"] if len(info["command"]) <= 100 else info["command"][:97] + "..."
         return (f"training process {info['pid']} on host {info['host']} (started "
-                f"{info['started']}: {info['command']})")
+                f"{info['started']}: {command})")
     except (ValueError, KeyError, TypeError):
         return "another training process"
 
@@ -125,12 +126,16 @@ class Lock:
             logging.warning("No file locks on this system: %s is not protected against a "
                             "second training.", os.path.dirname(self.path))
             return self
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise WorkdirError(f"cannot create {self.path}: {e.strerror}; --workdir must be "
+                                   f"a folder this user can write.") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 holder = _holder_text(os.pread(fd, 4096, 0).decode(errors="replace"))
                 os.close(fd)
                 raise WorkdirBusyError(
