@@ -7,6 +7,7 @@ name, with ``--config.a.b=value`` overrides). ``rdjax <command> --help`` describ
 
 import dataclasses
 import importlib
+import os
 import sys
 import textwrap
 from typing import List, Optional, Sequence
@@ -128,7 +129,14 @@ def run(name: str, args: Sequence[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # e.g. `rdjax --help | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _main(args: List[str]) -> int:
     if not args or args[0] in HELP_ARGS + ("help",):
         print(overview())
         return 0 if args else 2

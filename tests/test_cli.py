@@ -53,7 +53,7 @@ def test_export_names_a_missing_workdir(tmp_path, capsys):
 @pytest.mark.parametrize("command", ["train", "benchmark"])
 def test_absl_commands_help(command):
     """train and benchmark define absl's global flags, so each runs in its own process."""
-    out = subprocess.run([sys.executable, "-m", "rdjax.cli", command, "--help"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-m", "rdjax", command, "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith(f"usage: rdjax {command} [flags]")
