@@ -8,11 +8,14 @@ betas (0.5, 0.999)); the released repository has no training code, so the
 rules below are ours (docs/methods.md, "Bidirectional"). On MVTec AD with the
 RD4AD teacher, e.g.
 
-  python -m rdjax.train --config configs/bidirectional.py --workdir runs/bidi_bottle \
-      --config.model.teacher=wide_resnet50_2 --config.bidirectional.student_arch=resnet50 \
-      --config.dataset.name=mvtec --config.dataset.root=/data/mvtec \
-      --config.dataset.category=bottle --config.dataset.image_size=256 \
-      --config.train.num_epochs=200 --config.bidirectional.window_steps=14
+  rdjax sweep --methods=bidirectional --dataset=mvtec --root=/data/mvtec \
+      --categories=bottle --out=runs/bidirectional
+
+The forward student is the teacher's architecture trained from scratch. The
+repository's student is a wide ResNet-50 variant with [2, 3, 6] blocks (and
+channel attention), so no TEACHERS entry matches it: resnet50 (bottleneck width
+64, not 128, and [3, 4, 6] blocks) is a lighter stand-in with the same feature
+channels, not the repository's student.
 """
 
 import ml_collections
@@ -30,6 +33,9 @@ def get_config():
     config.dataset.image_size = 128
     config.train.num_epochs = 20
     config.train.checkpoint_every = 50
+    # Train on every normal image, as the paper's code does (no decision threshold unless
+    # --config.threshold.validation_root names a validation folder).
+    config.threshold.holdout_fraction = 0.0
 
     config.bidirectional = ml_collections.ConfigDict()
     # Forward student: '' = the teacher's architecture, from scratch; or a TEACHERS name
@@ -38,10 +44,13 @@ def get_config():
     # Loss weighting: 'dwa' (Dynamic Weight Average) or 'fixed' (fixed_weights).
     config.bidirectional.weighting = "dwa"
     config.bidirectional.temperature = 2.0  # DWA softmax temperature (DWA's default)
-    # Steps per DWA window (DWA uses epochs: 80 images / batch 16 = 5 steps here).
-    config.bidirectional.window_steps = 5
+    # Steps per DWA window; 0 = one epoch (DWA's window), derived from the data.
+    config.bidirectional.window_steps = 0
     config.bidirectional.fixed_weights = (1.0, 1.0)  # (forward, reverse) for weighting='fixed'
     # Anomaly map: 'map' = (1 − α)·M_reverse + α·M_forward; 'feature' = maps of blended features.
     config.bidirectional.fusion = "map"
     config.bidirectional.forward_weight = 0.1  # α (the released evaluation's 0.1)
+    # Each student's map: 'cosine' (RD4AD's 1 − cos) or 'repository' (the repository's
+    # channel/space-weighted |S − T|, min-max normalised per image).
+    config.bidirectional.map_rule = "cosine"
     return config

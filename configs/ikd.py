@@ -28,6 +28,9 @@ def get_config():
     config.dataset.image_size = 128
     config.train.num_epochs = 20
     config.train.checkpoint_every = 50
+    # Train on every normal image, as the paper's code does (no decision threshold unless
+    # --config.threshold.validation_root names a validation folder).
+    config.threshold.holdout_fraction = 0.0
 
     # AdamW, lr 5e-5 on the student (PyTorch defaults otherwise: betas (0.9, 0.999), wd 0.01).
     config.train.learning_rate = 5e-5

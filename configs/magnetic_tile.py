@@ -4,8 +4,10 @@
   python -m rdjax.train --config configs/magnetic_tile.py:mrkd --workdir runs/mt_mrkd
 
 The part after ``:`` names the method (default ``rd4ad``); the config starts from that
-method's embedded-dataset config (``configs/quickstart.py`` for RD4AD, otherwise
-``configs/<method>.py``: EfficientNet-Lite0, 128 px, batch 16) and swaps the data.
+method's embedded-dataset config (``rdjax/recipes.py``: ``configs/quickstart.py`` for
+RD4AD, otherwise ``configs/<method>.py``; EfficientNet-Lite0, 128 px, batch 16) and
+swaps the data. The paper recipes at 256 px on this data: ``rdjax sweep
+--dataset=magnetic_tile --root=../shared/data/magnetic_tile``.
 
 Data: ``MT_<class>/Imgs/<name>.jpg`` with same-name ``.png`` masks; rdjax's fixed
 split (docs/datasets.md) trains on 788 of the 952 defect-free tiles and tests on
@@ -13,17 +15,14 @@ the other 164 plus all 392 defective ones. Pass ``--config.dataset.root=...`` fo
 another copy.
 """
 
-import importlib
-
-METHOD_CONFIGS = {"rd4ad": "quickstart", "mrkd": "mrkd", "rdpp": "rdpp", "two_stage": "two_stage",
-                  "ikd": "ikd", "bidirectional": "bidirectional", "rde": "rde"}
+from rdjax import recipes
 
 
 def get_config(method: str = "rd4ad"):
-    if method not in METHOD_CONFIGS:
+    if method not in recipes.METHODS:
         raise ValueError(f"configs/magnetic_tile.py:{method}: unknown method; choose one of "
-                         f"{sorted(METHOD_CONFIGS)}.")
-    config = importlib.import_module(f"rdjax.configs.{METHOD_CONFIGS[method]}").get_config()
+                         f"{list(recipes.METHODS)}.")
+    config = recipes.embedded_config(method)
     config.dataset.name = "magnetic_tile"
     config.dataset.category = ""  # no categories
     config.dataset.root = "../shared/data/magnetic_tile"  # the repository's copy

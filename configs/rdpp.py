@@ -34,13 +34,18 @@ def get_config():
     config.dataset.image_size = 128
     config.train.num_epochs = 20
     config.train.checkpoint_every = 50
+    # Train on every normal image, as the paper's code does (no decision threshold unless
+    # --config.threshold.validation_root names a validation folder).
+    config.threshold.holdout_fraction = 0.0
     # OCBE + decoder: Adam config.train.learning_rate (5e-3), betas (0.5, 0.999).
 
     config.rdpp = ml_collections.ConfigDict()
     config.rdpp.projection_learning_rate = 1e-3  # Adam on the projection layers (same betas)
     config.rdpp.grad_accumulation = 2  # steps whose gradients are averaged before both Adams step
     config.rdpp.proj_weight = 0.2  # loss = distill + proj_weight * (ssot + 0.01 recon + 0.1 contrast) / 1.11
-    config.rdpp.contrast_margin = -0.5  # CosineEmbeddingLoss margin (target -1) of the released code
+    # CosineEmbeddingLoss(margin=0.5) with target -1 at the repository's HEAD (7f2ceb7):
+    # mean(max(0, cos - 0.5)); an earlier commit had margin -0.5.
+    config.rdpp.contrast_margin = 0.5
     # geomloss SamplesLoss('sinkhorn', p=2, blur, scaling, diameter, debias=True) for the SSOT term.
     config.rdpp.sinkhorn_blur = 0.05
     config.rdpp.sinkhorn_scaling = 0.95

@@ -3,18 +3,18 @@
   python -m rdjax.train --config configs/two_stage.py --workdir runs/two_stage
 
 Same teacher, data and step budget as configs/quickstart.py (EfficientNet-Lite0,
-128 px, batch 16, 20 epochs = 100 steps at 80 images; stage 1 takes the first
-50). No code or training recipe was published; this is an interpretation of
-the papers (docs/methods.md, "Two-stage RKD"). A paper-scale run on MVTec AD
-uses RD4AD's recipe (WRN50-2, 256 px, batch 16, Adam 5e-3 (0.5, 0.999),
-200 epochs) with stage 1 on the first half of the steps, e.g. for bottle
-(209 images → 14 steps per epoch, 2800 steps):
+128 px, batch 16, 20 epochs); stage 1 takes the first half of the steps, counted
+by the trainer from the data (stage1_steps=-1). No code or training recipe was
+published; this is an interpretation of the papers (docs/methods.md, "Two-stage
+RKD"). A paper-scale run on MVTec AD uses RD4AD's recipe (WRN50-2, 256 px, batch
+16, Adam 5e-3 (0.5, 0.999), 200 epochs; rdjax/recipes.py), e.g.
 
-  python -m rdjax.train --config configs/two_stage.py --workdir runs/two_stage_bottle \
-      --config.model.teacher=wide_resnet50_2 --config.dataset.name=mvtec \
-      --config.dataset.root=/data/mvtec --config.dataset.category=bottle \
-      --config.dataset.image_size=256 --config.train.num_epochs=200 \
-      --config.two_stage.stage1_steps=1400 --config.two_stage.mask_patch=16
+  rdjax sweep --methods=two_stage --dataset=mvtec --root=/data/mvtec \
+      --categories=bottle --out=runs/two_stage
+
+The MVTec AD means that the authors' repository README (nicebro123/DHKD, which cites
+this paper and EMMFRKD) reports for their method: image AUROC 99.3, pixel AUROC 98.6
+(no per-category table, no code). EMMFRKD's abstract: 98.1 / 98.3, PRO 95.0.
 """
 
 import ml_collections
@@ -32,9 +32,14 @@ def get_config():
     config.dataset.image_size = 128
     config.train.num_epochs = 20
     config.train.checkpoint_every = 50
+    # Train on every normal image, as the paper's code does (no decision threshold unless
+    # --config.threshold.validation_root names a validation folder).
+    config.threshold.holdout_fraction = 0.0
 
     config.two_stage = ml_collections.ConfigDict()
-    config.two_stage.stage1_steps = 50  # steps of masked restoration; the rest is plain distillation
+    # Steps of masked restoration (the rest is plain distillation); -1 = the first half of
+    # the run, derived from the number of training images when training starts.
+    config.two_stage.stage1_steps = -1
     config.two_stage.mask_patch = 8  # px side of the masking grid cells (image_size / 16)
     config.two_stage.mask_ratio = 0.3  # probability that a cell is masked (set to the mean colour)
     config.two_stage.attention_reduction = 32  # coordinate attention: C -> max(8, C // reduction)

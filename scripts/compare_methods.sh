@@ -10,8 +10,9 @@
 #   SEED=1 OUT=runs/compare_seed1 bash scripts/compare_methods.sh   # another seed (default 111)
 #
 # METHODS: any of rd4ad mrkd rdpp two_stage ikd bidirectional rde (default: the first four).
-# DATA: 'embedded' (each method's own config; RD4AD's is configs/quickstart.py) or
-# 'magnetic_tile' (configs/magnetic_tile.py:<method>). Extra arguments go to every run.
+# DATA: 'embedded' (configs/embedded.py:<method>; RD4AD's is configs/quickstart.py) or
+# 'magnetic_tile' (configs/magnetic_tile.py:<method>); both read rdjax/recipes.py. Extra
+# arguments go to every run. For the papers' recipes on real data use `rdjax sweep`.
 # Each run's workdir is emptied first (no resuming).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ DATA="${DATA:-embedded}"
 METHODS="${METHODS:-rd4ad mrkd rdpp two_stage}"
 for name in $METHODS; do
   case "$DATA" in
-    embedded) config="configs/$([ "$name" = rd4ad ] && echo quickstart || echo "$name").py" ;;
+    embedded) config="configs/embedded.py:$name" ;;
     magnetic_tile) config="configs/magnetic_tile.py:$name" ;;
     *) echo "DATA='$DATA' is unknown; use 'embedded' or 'magnetic_tile'." >&2; exit 2 ;;
   esac

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-ORDER = ("rd4ad", "mrkd", "rdpp", "two_stage", "ikd", "bidirectional", "rde")
+from rdjax.recipes import METHODS as ORDER
 METRICS = ("image_auroc", "pixel_auroc", "aupro", "aupro_per_image", "train_images_per_sec")
 HEADER = ("| method | runs | image AUROC | pixel AUROC | AU-PRO (0.3) | AU-PRO per image | "
           "train images/s |\n|---|---|---|---|---|---|---|")

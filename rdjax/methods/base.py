@@ -11,6 +11,9 @@ and never branches on the method's name:
 * ``optimizer() -> optax.GradientTransformation``
 * ``train_step(tx, state, batch, rng) -> (state, metrics)``: one loss and one
   optimiser step by default; override to alternate updates.
+* ``set_schedule(steps_per_epoch, total_steps)``: called by the trainer once the data
+  are known, for settings a method derives from them (two-stage's stage length,
+  bidirectional's DWA window); nothing by default.
 """
 
 import abc
@@ -62,6 +65,9 @@ class Method(abc.ABC):
     @abc.abstractmethod
     def anomaly_map(self, variables: Variables, images: jax.Array) -> jax.Array:
         """Anomaly maps (N, H, W) at the input resolution, higher = more anomalous."""
+
+    def set_schedule(self, steps_per_epoch: int, total_steps: int) -> None:
+        """Derives step counts from the run's length (see the module docstring)."""
 
     def optimizer(self) -> optax.GradientTransformation:
         """The paper recipe's Adam by default; methods with several groups override."""

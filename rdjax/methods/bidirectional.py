@@ -10,7 +10,8 @@ Both are distilled with the same loss (``config.train.loss``), and the two
 losses are balanced by Dynamic Weight Average (DWA, Liu et al. CVPR 2019):
 ``w_i = 2·softmax_i(r_i / T)`` with ``r_i = L̄_i(t−1) / L̄_i(t−2)`` the ratio of
 the student's mean loss over the last two completed windows of
-``window_steps`` steps; ``w = (1, 1)`` until two windows are complete. The
+``window_steps`` steps (0 = one epoch, derived from the data by the trainer);
+``w = (1, 1)`` until two windows are complete. The
 weights are constants for the gradient. The state (running window sum, the
 two last window means, windows done) lives in ``model_state['dwa']``.
 
@@ -24,6 +25,9 @@ Anomaly map (``config.bidirectional.fusion``):
   released evaluation meant to do, without its list-concatenation bug).
 
 ``α = config.bidirectional.forward_weight`` (0.1 in the released evaluation).
+Each student's map follows ``config.bidirectional.map_rule``: ``'cosine'``
+(default, RD4AD's) or ``'repository'``, the rule of the repository's evaluation
+(:func:`repository_map`: channel- and space-weighted ``|S − T|``, min-max per image).
 docs/methods.md explains these choices.
 """
 
@@ -33,7 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from rdjax.eval.anomaly_map import anomaly_map as combine_maps
-from rdjax.eval.anomaly_map import gaussian_blur
+from rdjax.eval.anomaly_map import gaussian_blur, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD
@@ -70,6 +74,27 @@ def dwa_update(state, losses: jax.Array, window_steps: int):
             "windows": state["windows"] + full.astype(jnp.int32)}
 
 
+MAP_RULES = ("cosine", "repository")
+
+
+def repository_map(teacher, student, image_size: int) -> jax.Array:
+    """The repository's map (``Cariaaaaaa/Anomaly-Detection`` test.py, unsmoothed), (N, H, W).
+
+    Per scale: ``d = |S − T|``, channel weights ``w_c = mean_hw d``, map ``mean_c(d·w)``,
+    upsampled (``align_corners=True``) and min-max normalised per image; the scales'
+    maps are averaged. Every image's map then spans [0, 1].
+    """
+    maps = []
+    for t, s in zip(teacher, student):
+        d = jnp.abs(s.astype(jnp.float32) - t.astype(jnp.float32))
+        weights = jnp.mean(d, axis=(1, 2), keepdims=True)
+        m = resize_bilinear_align_corners(jnp.mean(d * weights, axis=-1), image_size)
+        low = jnp.min(m, axis=(1, 2), keepdims=True)
+        high = jnp.max(m, axis=(1, 2), keepdims=True)
+        maps.append((m - low) / jnp.maximum(high - low, 1e-12))
+    return sum(maps) / len(maps)
+
+
 class Bidirectional(RD4AD):
     """Forward and reverse students against one teacher, DWA-weighted, fused maps."""
 
@@ -80,11 +105,15 @@ class Bidirectional(RD4AD):
             raise ValueError(f"config.bidirectional.weighting='{o.weighting}' must be 'dwa' or 'fixed'.")
         if o.fusion not in ("map", "feature"):
             raise ValueError(f"config.bidirectional.fusion='{o.fusion}' must be 'map' or 'feature'.")
+        if o.get("map_rule", "cosine") not in MAP_RULES:
+            raise ValueError(f"config.bidirectional.map_rule='{o.map_rule}' must be one of "
+                             f"{MAP_RULES}.")
         if not 0.0 <= o.forward_weight <= 1.0:
             raise ValueError(f"config.bidirectional.forward_weight={o.forward_weight} must be in [0, 1].")
-        if o.window_steps < 1 or o.temperature <= 0:
-            raise ValueError("config.bidirectional.window_steps must be >= 1 and "
-                             "config.bidirectional.temperature > 0.")
+        if o.window_steps < 0 or o.temperature <= 0:
+            raise ValueError("config.bidirectional.window_steps must be >= 1 (or 0 = one epoch) "
+                             "and config.bidirectional.temperature > 0.")
+        self.window_steps = o.window_steps or None  # 0: one epoch, set by set_schedule
         if len(o.fixed_weights) != NUM_LOSSES:
             raise ValueError(f"config.bidirectional.fixed_weights={o.fixed_weights} needs 2 numbers "
                              f"(forward, reverse).")
@@ -99,6 +128,11 @@ class Bidirectional(RD4AD):
             feats, upd = self.forward_student.apply(f_vars, x, train=True, mutable=["batch_stats"])
             return feats, upd["batch_stats"]
         return self.forward_student.apply(f_vars, x, train=False), model_state["forward"]
+
+    def set_schedule(self, steps_per_epoch: int, total_steps: int) -> None:
+        """``window_steps=0``: a DWA window is one epoch, as in DWA."""
+        if not self.config.bidirectional.window_steps:
+            self.window_steps = steps_per_epoch
 
     def loss_weights(self, dwa_state) -> jax.Array:
         o = self.config.bidirectional
@@ -125,7 +159,10 @@ class Bidirectional(RD4AD):
         losses = jnp.stack([self.distill(teacher, forward), self.distill(teacher, reverse)])
         weights = jax.lax.stop_gradient(self.loss_weights(model_state["dwa"]))
         loss = jnp.sum(weights * losses)
-        dwa = dwa_update(model_state["dwa"], losses, self.config.bidirectional.window_steps)
+        if self.window_steps is None:
+            raise ValueError("config.bidirectional.window_steps=0 (one epoch) is derived by the "
+                             "trainer (set_schedule); outside it set a number of steps.")
+        dwa = dwa_update(model_state["dwa"], losses, self.window_steps)
         new_state = {**new_state, "forward": forward_stats, "dwa": dwa}
         metrics = {"loss": loss, "loss_forward": losses[0], "loss_reverse": losses[1],
                    "weight_forward": weights[0], "weight_reverse": weights[1]}
@@ -138,10 +175,15 @@ class Bidirectional(RD4AD):
         reverse, _ = self.student_features(variables.params, variables.model_state, teacher, train=False)
         forward, _ = self.forward_features(variables.params, variables.model_state, x, train=False)
         a, size = o.forward_weight, images.shape[1]
+
+        def student_map(student):
+            if o.get("map_rule", "cosine") == "repository":
+                return repository_map(teacher, student, size)
+            return combine_maps(teacher, student, size, combine=e.combine, sigma=None)
+
         if o.fusion == "feature":
-            fused = [(1 - a) * r.astype(jnp.float32) + a * f.astype(jnp.float32)
-                     for r, f in zip(reverse, forward)]
-            return self.combine(teacher, fused, size)
-        maps = [combine_maps(teacher, s, size, combine=e.combine, sigma=None) for s in (reverse, forward)]
-        total = (1 - a) * maps[0] + a * maps[1]
+            total = student_map([(1 - a) * r.astype(jnp.float32) + a * f.astype(jnp.float32)
+                                 for r, f in zip(reverse, forward)])
+        else:
+            total = (1 - a) * student_map(reverse) + a * student_map(forward)
         return gaussian_blur(total, e.sigma) if e.sigma else total

@@ -13,10 +13,10 @@ RD4AD plus two maskings (``config.mrkd``):
   is switched.
 
 Loss: RD4AD's (flattened cosine by default). Anomaly map: RD4AD's, from the
-heads' outputs. The released code masks features at test time too, so its
-maps are random; ``mask_at_test=True`` does that (the mask is then drawn from
-``config.seed`` and the images, so a given batch always gets the same one),
-default False: deterministic maps.
+heads' outputs. The released decoder masks features at test time too, so its
+maps are random; ``mask_at_test=True`` (the default) does that, with the mask
+drawn from ``config.seed`` and the images, so a given batch always gets the
+same one; ``False`` gives the unmasked heads' maps.
 """
 
 import jax

@@ -7,8 +7,9 @@ Expert–teacher–student:
   BatchNorm in training mode for its own update and in inference mode when it
   feeds the student and at test;
 * student S: OCBE + decoder with skip fusion from T's features
-  (``rdjax.models.skip_decoder``), gated by Guided Information Injection
-  (``config.rde.gated=True``, the paper) or plain (``False``, the released code).
+  (``rdjax.models.skip_decoder``), plain as the released code runs it
+  (``config.rde.gated=False``, the default) or gated by the paper's Guided
+  Information Injection (``True``).
 
 Every step makes Perlin-noise anomalies ``x_aug`` with masks ``M``
 (``rdjax.data.augmentations.perlin``) and alternates two updates
@@ -28,6 +29,7 @@ RD4AD's (per-scale ``1 − cos(S, T)``, sum, Gaussian σ = 4) with the trained t
 """
 
 import math
+import os
 from typing import Dict
 
 import jax
@@ -115,6 +117,9 @@ class RDE(RD4AD):
         o = config.rde
         if o.foreground not in ("auto", "always", "never"):
             raise ValueError(f"config.rde.foreground='{o.foreground}' must be 'auto', 'always' or 'never'.")
+        if o.get("texture_root") and not os.path.isdir(o.texture_root):
+            raise ValueError(f"config.rde.texture_root={o.texture_root!r} is not a folder (a "
+                             f"folder of texture images such as DTD's images/; '' = built-in).")
         spec = self.nets.spec
         self.skip_decoder = SkipFusionDecoder(
             spec.feature_channels, spec.student_block, spec.decoder_layers, spec.width_per_group,
@@ -207,7 +212,7 @@ class RDE(RD4AD):
         if self.config.rde.xavier_init:
             student = xavier_normal_convs(student, rx)
         o = self.config.rde
-        textures = jnp.asarray(perlin.texture_bank(images.shape[1], o.num_textures, o.texture_seed))
+        textures = jnp.asarray(perlin.texture_source(o, images.shape[1]))
         # The teacher starts as a copy of the expert (own buffers: the trainer donates the state).
         teacher = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), expert)
         params = {"teacher": teacher["params"], "student": student}

@@ -3,7 +3,8 @@
 No code was published; this is an interpretation of the two papers' abstracts,
 recorded in docs/methods.md ("Two-stage RKD"). Options in ``config.two_stage``.
 
-* Stage 1 (self-supervised masking, steps < ``stage1_steps``): a random
+* Stage 1 (self-supervised masking, steps < ``stage1_steps``; -1 = the first half of
+  the run, derived from the data by the trainer through ``set_schedule``): a random
   ``mask_ratio`` of the ``mask_patch``-pixel grid cells of each normalised
   image is set to 0 (the mean colour; ``rdjax.data.augmentations.random_mask``)
   and the student restores the teacher's features of the *clean* image from
@@ -38,8 +39,10 @@ class TwoStageRKD(RD4AD):
             raise ValueError("config.two_stage is missing: start from configs/two_stage.py.")
         super().__init__(config)
         o, spec = config.two_stage, self.nets.spec
-        if o.stage1_steps < 0:
-            raise ValueError(f"config.two_stage.stage1_steps={o.stage1_steps} must be >= 0.")
+        if o.stage1_steps < -1:
+            raise ValueError(f"config.two_stage.stage1_steps={o.stage1_steps} must be >= 0, or "
+                             f"-1 for half the training steps.")
+        self.stage1_steps = o.stage1_steps if o.stage1_steps >= 0 else None
         if not 0.0 <= o.mask_ratio <= 1.0:
             raise ValueError(f"config.two_stage.mask_ratio={o.mask_ratio} must lie in [0, 1].")
         if o.mask_patch < 1 or o.mask_patch > config.dataset.image_size:
@@ -52,15 +55,23 @@ class TwoStageRKD(RD4AD):
             dtype=self.dtype)
         self.nets = dataclasses.replace(self.nets, bottleneck=bottleneck)
 
+    def set_schedule(self, steps_per_epoch: int, total_steps: int) -> None:
+        """``stage1_steps=-1``: stage 1 is the first half of the run's steps."""
+        if self.config.two_stage.stage1_steps < 0:
+            self.stage1_steps = total_steps // 2
+
     def train_step(self, tx, state, batch, rng):
         """Hands the step counter to the loss, which picks the stage from it."""
         return super().train_step(tx, state, {**batch, "step": state.step}, rng)
 
     def loss(self, params, model_state, frozen, batch, rng):
         o = self.config.two_stage
+        if self.stage1_steps is None:
+            raise ValueError("config.two_stage.stage1_steps=-1 (half the run) is derived by the "
+                             "trainer (set_schedule); outside it set a number of steps.")
         x = self.normalize(batch["image"])
         target = self.teacher_features(frozen["teacher"], x)
-        in_stage1 = batch.get("step", jnp.int32(0)) < o.stage1_steps
+        in_stage1 = batch.get("step", jnp.int32(0)) < self.stage1_steps
 
         def masked_features():
             return self.teacher_features(frozen["teacher"], mask_patches(rng, x, o.mask_patch,

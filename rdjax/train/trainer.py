@@ -31,10 +31,14 @@ def num_train_steps(config, num_examples: int, num_devices: int = 0) -> int:
     t = config.train
     if t.get("num_steps", -1) > 0:
         return int(t.num_steps)
-    per_epoch = pipeline.steps_per_epoch(num_examples, t.batch_size,
-                                         t.get("partial_batches", False),
-                                         num_devices or jax.device_count())
-    return int(t.num_epochs * per_epoch)
+    return int(t.num_epochs * steps_per_epoch(config, num_examples, num_devices))
+
+
+def steps_per_epoch(config, num_examples: int, num_devices: int = 0) -> int:
+    """Steps that make one epoch of ``num_examples`` (``rdjax/data/pipeline.py``)."""
+    return pipeline.steps_per_epoch(num_examples, config.train.batch_size,
+                                    config.train.get("partial_batches", False),
+                                    num_devices or jax.device_count())
 
 
 def _check_finite(history, first_step: int) -> Dict[str, float]:
@@ -84,6 +88,7 @@ def _train_and_evaluate(config, workdir: str, method, inputs: validate.Inputs,
                         total_steps: int) -> Dict[str, float]:
     mesh = sharding.make_mesh()
     train_split, holdout = inputs.train, inputs.holdout
+    method.set_schedule(steps_per_epoch(config, len(train_split.labels)), total_steps)
     logging.info("Train: %d images of '%s' at %d px; %d device(s).", len(train_split.labels),
                  config.dataset.category, config.dataset.image_size, jax.device_count())
 

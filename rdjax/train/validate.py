@@ -162,6 +162,7 @@ def _check_train(config) -> None:
     _number(config, "train.b2", 0, 1, high_open=True)
     _choice(config, "train.loss", sorted(DISTILLATION_LOSSES))
     _flag(config, "train.cache_teacher_features")
+    _flag(config, "train.partial_batches")
     if "partial_batches" in config.train:
         _flag(config, "train.partial_batches")
     _choice(config, "train.teacher_cache_dtype", ("",) + feature_cache.DTYPES)

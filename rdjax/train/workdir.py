@@ -45,6 +45,7 @@ MAY_CHANGE = (
     "dataset.num_workers", "dataset.data_dir", "dataset.skip_bad_files",
     # how the trained model is evaluated: a new evaluation
     "eval.", "threshold.", "bidirectional.fusion", "bidirectional.forward_weight",
+    "bidirectional.map_rule",
     "mrkd.mask_at_test",
 )
 _MAX_LISTED = 6  # differences named in a refusal

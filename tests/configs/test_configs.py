@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from configs import magnetic_tile
+from rdjax import recipes
 from rdjax.methods import METHODS
 
 CONFIGS = sorted(p.stem for p in pathlib.Path(__file__).parents[2].joinpath("configs").glob("*.py")
@@ -19,10 +20,14 @@ def test_config_builds_with_a_known_method(name):
     assert config.train.batch_size > 0 and config.dataset.image_size > 0
 
 
-@pytest.mark.parametrize("method", sorted(magnetic_tile.METHOD_CONFIGS))
+def test_the_registry_names_every_method():
+    assert sorted(recipes.METHODS) == sorted(METHODS)
+
+
+@pytest.mark.parametrize("method", recipes.METHODS)
 def test_magnetic_tile_keeps_the_methods_recipe_and_swaps_the_data(method):
     config = magnetic_tile.get_config(method)
-    own = importlib.import_module(f"configs.{magnetic_tile.METHOD_CONFIGS[method]}").get_config()
+    own = recipes.embedded_config(method)
     assert config.method == own.method == method
     assert (config.dataset.name, config.dataset.category) == ("magnetic_tile", "")
     assert config.model.teacher == own.model.teacher

@@ -114,6 +114,6 @@ def test_map_fusion_limits_and_linearity(trained_variables):
 
 def test_bad_settings_name_the_option():
     for key, value in [("weighting", "gradnorm"), ("fusion", "concat"), ("forward_weight", 1.5),
-                       ("window_steps", 0)]:
+                       ("window_steps", -1)]:
         with pytest.raises(ValueError, match=f"config.bidirectional.{key}"):
             bd.Bidirectional(tiny_config(**{key: value}))

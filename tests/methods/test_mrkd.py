@@ -43,8 +43,9 @@ def test_test_time_masking_is_a_switch():
     config = tiny_config("mrkd")
     method, v = method_and_variables(config)
     x = images(seed=3)
+    config.mrkd.mask_at_test = False
     plain = np.asarray(jax.jit(method.anomaly_map)(v, x))
-    config.mrkd.mask_at_test = True
+    config.mrkd.mask_at_test = True  # the default, as the released decoder
     masked_map = jax.jit(method.anomaly_map)
     m1, m2 = np.asarray(masked_map(v, x)), np.asarray(masked_map(v, x))
     np.testing.assert_array_equal(m1, m2)  # the mask is a function of the seed and the batch

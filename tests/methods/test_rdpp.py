@@ -30,7 +30,7 @@ def test_reconstruction_term_is_mean_channel_cosine_distance():
     assert got == pytest.approx(expected, rel=1e-5)
 
 
-@pytest.mark.parametrize("margin", [-0.5, 0.1])
+@pytest.mark.parametrize("margin", [0.5, -0.5, 0.1])
 def test_contrast_term_is_cosine_embedding_loss_with_target_minus_one(margin):
     a, b = features(2), features(3)
     b = [y + 0.5 * x for x, y in zip(a, b)]  # some positive cosines

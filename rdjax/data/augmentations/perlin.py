@@ -19,11 +19,15 @@ above 0.5, as in DRAEM, so that image stays normal), the mean and median are
 ≈ 5 %, the 99th percentile ≈ 18 %, and the largest (one-cell lattices) ≈ 57 %
 (``tests/data/test_augmentations_perlin.py`` checks this range at 64 px).
 
-Texture bank (``texture_bank``, host numpy): DRAEM/RD-E use the DTD dataset,
-which cannot be downloaded here. The bank holds random crops of the natural
-images bundled with scikit-image (no download), excluding ``brick``, ``grass``
-and ``gravel`` which the embedded dataset is made of, resized to the image
-size, with random 90° turns and flips. Deterministic from a seed.
+Texture bank (host numpy, :func:`texture_source`): DRAEM/RD-E fill the masks
+with images of the Describable Textures Dataset (DTD). ``folder_texture_bank``
+reads such a folder (any images, searched recursively, e.g. DTD's ``images/``):
+``count`` of them drawn at random, each resized whole to the image size, as
+DRAEM resizes a DTD image. Without a folder, ``texture_bank`` holds random
+crops of the natural images bundled with scikit-image (no download), excluding
+``brick``, ``grass`` and ``gravel`` which the embedded dataset is made of,
+resized to the image size. Both add random 90° turns and flips and are
+deterministic from a seed.
 
 Foreground (``foreground_masks``): RD-E keeps anomalies on the object for
 object categories (``OBJECT_CATEGORIES``, grabCut / Otsu in the original). Here
@@ -177,6 +181,46 @@ def _source_rgb(name: str) -> np.ndarray:
     return np.ascontiguousarray(a[:, :, :3].astype(np.uint8))
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+
+def _turn_and_flip(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    image = np.rot90(image, int(rng.integers(4)))
+    return image[:, ::-1] if rng.random() < 0.5 else image
+
+
+def folder_texture_bank(folder: str, size: int, count: int = 32, seed: int = 0) -> np.ndarray:
+    """(k, size, size, 3) uint8: ``k = min(count, images found)`` images of ``folder``
+    (recursively), drawn without replacement, each resized whole (PIL bilinear)."""
+    import os
+
+    from PIL import Image
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"config.rde.texture_root={folder!r} is not a folder")
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
+                   if f.lower().endswith(IMAGE_SUFFIXES))
+    if not paths:
+        raise ValueError(f"config.rde.texture_root={folder!r} holds no images "
+                         f"({', '.join(IMAGE_SUFFIXES)})")
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(paths), size=min(count, len(paths)), replace=False)
+    out = np.empty((len(picked), size, size, 3), np.uint8)
+    for k, i in enumerate(picked):
+        with Image.open(paths[i]) as image:
+            resized = image.convert("RGB").resize((size, size), Image.BILINEAR)
+        out[k] = _turn_and_flip(rng, np.asarray(resized))
+    return out
+
+
+def texture_source(rde_config, size: int) -> np.ndarray:
+    """The texture bank of ``config.rde``: its ``texture_root`` folder, else the built-in one."""
+    root = rde_config.get("texture_root", "")
+    if root:
+        return folder_texture_bank(root, size, rde_config.num_textures, rde_config.texture_seed)
+    return texture_bank(size, rde_config.num_textures, rde_config.texture_seed)
+
+
 @functools.lru_cache(maxsize=4)
 def texture_bank(size: int, count: int = 32, seed: int = 0) -> np.ndarray:
     """(count, size, size, 3) uint8 texture crops from scikit-image's bundled images."""
@@ -196,7 +240,6 @@ def texture_bank(size: int, count: int = 32, seed: int = 0) -> np.ndarray:
         y0 = int(rng.integers(0, src.shape[0] - side + 1))
         x0 = int(rng.integers(0, src.shape[1] - side + 1))
         crop = Image.fromarray(src[y0:y0 + side, x0:x0 + side]).resize((size, size), Image.BILINEAR)
-        crop = np.rot90(np.asarray(crop), int(rng.integers(4)))
-        out[k] = crop[:, ::-1] if rng.random() < 0.5 else crop
+        out[k] = _turn_and_flip(rng, np.asarray(crop))
     out.setflags(write=False)
     return out

@@ -1,0 +1,180 @@
+"""The one place that maps a method to its config and its paper's schedule.
+
+* :data:`METHODS`: the methods in table order; each one's config is
+  ``configs/<method>.py`` (installed as ``rdjax.configs.<method>``).
+* :func:`embedded_config`: a method at the quickstart's scale on the embedded dataset
+  (EfficientNet-Lite0, 128 px, batch 16): ``configs/<method>.py``, for RD4AD
+  ``configs/quickstart.py`` (whose learning rate 2e-3 and σ 2 were tuned on the
+  embedded data; the other methods keep their papers' values).
+* :func:`paper_config`: a method's paper recipe on a benchmark dataset (MVTec AD,
+  VisA, BTAD, MPDD, Magnetic Tile or a folder): its config, the data, the image size
+  and the schedule of the released code (:data:`PAPER_EPOCHS`, RD-E's iterations).
+* :data:`VARIANTS`: named options whose effect the results tables measure
+  (e.g. ``rd4ad_full_batches``); a variant is a method plus config overrides.
+* :func:`categories`, :data:`MVTEC_TEXTURES`: the datasets' category lists (from the
+  builders) and MVTec AD's texture / object groups for the tables' means.
+
+Used by ``rdjax sweep`` (``rdjax/sweep.py``), ``configs/magnetic_tile.py`` and
+``scripts/compare_methods.sh``.
+"""
+
+import importlib
+from typing import Dict, Mapping, Optional, Sequence, Tuple
+
+import ml_collections
+
+METHODS = ("rd4ad", "mrkd", "rdpp", "two_stage", "ikd", "bidirectional", "rde")
+
+# Named variants: (method, {setting: value}) applied on top of the method's recipe.
+VARIANTS: Dict[str, Tuple[str, Mapping[str, object]]] = {
+    # PyTorch-style epochs (the default) against full batches that straddle epochs.
+    "rd4ad_full_batches": ("rd4ad", {"train.partial_batches": False}),
+    # MRKD's released decoder masks features at test time too (the default); off = deterministic.
+    "mrkd_unmasked_test": ("mrkd", {"mrkd.mask_at_test": False}),
+    # RD-E as the paper describes it (gated injection); the released code runs ungated.
+    "rde_gated": ("rde", {"rde.gated": True}),
+    # Bidirectional with the repository's own map rule instead of the cosine blend.
+    "bidirectional_repo_map": ("bidirectional", {"bidirectional.map_rule": "repository"}),
+}
+
+# The released code's training length in epochs at batch 16 (RD-E counts iterations:
+# PAPER_STEPS). RD++ trains each MVTec AD category for its own number of epochs
+# (main.py); elsewhere it gets RD4AD's 200. IKD: 50 epochs at batch 2 (PAPER_BATCH).
+PAPER_EPOCHS = {"rd4ad": 200, "mrkd": 200, "two_stage": 200, "bidirectional": 200, "ikd": 50,
+                "rdpp": 200}
+RDPP_MVTEC_EPOCHS = {"carpet": 10, "leather": 10, "grid": 260, "tile": 260, "wood": 100,
+                     "cable": 240, "capsule": 300, "hazelnut": 160, "metal_nut": 160,
+                     "screw": 280, "toothbrush": 280, "transistor": 300, "zipper": 300,
+                     "pill": 200, "bottle": 200}
+PAPER_BATCH = {"ikd": 2}
+# RD-E (URD train.py): 5000 iterations, 10000 for cable and transistor; VisA 10000.
+RDE_STEPS, RDE_LONG_STEPS, RDE_LONG = 5000, 10000, ("cable", "transistor")
+
+MVTEC_TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
+
+
+def method_of(name: str) -> str:
+    """The method behind a method or variant name."""
+    if name in METHODS:
+        return name
+    if name in VARIANTS:
+        return VARIANTS[name][0]
+    raise ValueError(f"'{name}' is neither a method ({', '.join(METHODS)}) nor a variant "
+                     f"({', '.join(VARIANTS)}).")
+
+
+def method_config(method: str) -> ml_collections.ConfigDict:
+    """``configs/<method>.py``'s ``get_config()``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}.")
+    config = importlib.import_module(f"rdjax.configs.{method}").get_config()
+    assert config.method == method, (method, config.method)
+    return config
+
+
+EMBEDDED_CONFIGS = {"rd4ad": "quickstart"}  # else configs/<method>.py
+
+
+def embedded_config(method: str) -> ml_collections.ConfigDict:
+    """``method`` at the quickstart's scale on the embedded dataset (see the docstring)."""
+    method_config(method)  # checks the name
+    config = importlib.import_module(
+        f"rdjax.configs.{EMBEDDED_CONFIGS.get(method, method)}").get_config()
+    assert config.method == method, (method, config.method)
+    return config
+
+
+def paper_config(name: str, dataset: str, category: str = "", root: str = "",
+                 image_size: int = 256) -> ml_collections.ConfigDict:
+    """Method or variant ``name``'s paper recipe on ``dataset`` (a ``config.dataset.name``).
+
+    The teacher stays the recipe's (WRN50-2); override ``model.teacher`` for another.
+    """
+    method = method_of(name)
+    config = method_config(method)
+    config.dataset.name = dataset
+    config.dataset.category = category
+    config.dataset.root = root
+    config.dataset.image_size = image_size
+    config.threshold.holdout_fraction = 0.0  # the papers train on every normal image
+    config.train.batch_size = PAPER_BATCH.get(method, 16)
+    steps = paper_steps(method, dataset, category)
+    config.train.num_steps = steps or -1
+    config.train.num_epochs = paper_epochs(method, dataset, category) or 0
+    config.eval.num_overlays = 6
+    if method == "two_stage":
+        config.two_stage.mask_patch = max(1, image_size // 16)  # 16 px at 256 px
+    if method == "mrkd" and dataset != "mvtec":
+        config.mrkd.ilm_preset = "texture"  # MRKD's tables are per MVTec AD category
+    for key, value in VARIANTS.get(name, (method, {}))[1].items():
+        set_path(config, key, value)
+    return config
+
+
+def paper_epochs(method: str, dataset: str, category: str) -> Optional[float]:
+    """Epochs of the released schedule; None where it counts iterations (RD-E)."""
+    if method == "rde":
+        return None
+    if method == "rdpp" and dataset == "mvtec" and category in RDPP_MVTEC_EPOCHS:
+        return RDPP_MVTEC_EPOCHS[category]
+    return PAPER_EPOCHS[method]
+
+
+def paper_steps(method: str, dataset: str, category: str) -> Optional[int]:
+    """Iterations of the released schedule where it counts them (RD-E), else None."""
+    if method != "rde":
+        return None
+    return RDE_LONG_STEPS if dataset == "visa" or category in RDE_LONG else RDE_STEPS
+
+
+def cap_epochs(config, max_epochs: int, count_train_images) -> None:
+    """Shortens ``config``'s schedule to ``max_epochs`` epochs where its paper's is longer.
+
+    ``count_train_images()`` is called only for a schedule counted in iterations (RD-E),
+    to convert the cap into steps of this dataset.
+    """
+    if max_epochs <= 0:
+        return
+    t = config.train
+    if t.num_steps > 0:
+        from rdjax.train.trainer import num_train_steps
+
+        capped = config.copy_and_resolve_references()
+        capped.train.num_steps, capped.train.num_epochs = -1, max_epochs
+        t.num_steps = min(t.num_steps, num_train_steps(capped, count_train_images(), 1))
+    else:
+        t.num_epochs = min(t.num_epochs, max_epochs)
+
+
+def set_path(config, key: str, value) -> None:
+    """``config.<key> = value`` for a dotted ``key``, which must exist."""
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    if last not in node:
+        raise KeyError(f"config.{key} does not exist")
+    node[last] = value
+
+
+def categories(dataset: str, names: Sequence[str] = ("all",)) -> Tuple[str, ...]:
+    """``names`` with ``all`` expanded to the dataset's categories ('' = no categories)."""
+    from rdjax.data import builders
+
+    if dataset not in builders.BUILDERS:
+        raise ValueError(f"unknown dataset '{dataset}'; choose one of {sorted(builders.BUILDERS)}.")
+    known = tuple(c.name for c in builders.BUILDERS[dataset].BUILDER_CONFIGS
+                  if dataset not in ("folder",))
+    if dataset in ("magnetic_tile", "folder"):
+        known = ("",)
+    out = []
+    for name in names:
+        out.extend(known if name == "all" else (name,))
+    return tuple(dict.fromkeys(out))
+
+
+def category_group(dataset: str, category: str) -> Optional[str]:
+    """'texture' or 'object' for MVTec AD categories, None elsewhere."""
+    if dataset != "mvtec":
+        return None
+    return "texture" if category in MVTEC_TEXTURES else "object"
