@@ -56,6 +56,8 @@ flags.DEFINE_integer("max_epochs", 0, "Train at most this many epochs (0 = each 
 flags.DEFINE_multi_string("set", [], "A setting for every run that has it: --set=model.teacher="
                           "efficientnet_lite0 (the same as --config.model.teacher=...).")
 flags.DEFINE_bool("dry_run", False, "List the runs and their state; train nothing.")
+flags.DEFINE_bool("tables_only", False, "Train nothing; write the tables from the finished runs "
+                  "(e.g. while another sweep into --out is still running).")
 flags.DEFINE_integer("progress_every", 60, "Seconds between progress lines while a run trains.")
 flags.DEFINE_string("title", "", "Title of results.md (default: the dataset and settings).")
 
@@ -395,9 +397,11 @@ def main(argv: Sequence[str]) -> int:
                      " (done)" if r.done() else "")
     if FLAGS.dry_run:
         return 0
-    from rdjax.train.trainer import train_and_evaluate
+    failed = []
+    if not FLAGS.tables_only:
+        from rdjax.train.trainer import train_and_evaluate
 
-    failed = sweep(runs, train_and_evaluate, FLAGS.progress_every)
+        failed = sweep(runs, train_and_evaluate, FLAGS.progress_every)
     paths = write_tables(runs, FLAGS.out, FLAGS.title, describe(runs, sys.argv))
     logging.info("Tables: %s", ", ".join(paths.values()))
     if failed:
