@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
-exec "$VENV/bin/python" -m pytest -n 2 --durations=15 "$@"
+# --dist loadscope: a module's tests share one worker, so its module fixtures (trained
+# workdirs, the multi-device runs) are built once, not once per worker.
+exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope --durations=15 "$@"

@@ -26,6 +26,8 @@ from rdjax.methods import get_method
 from rdjax.methods.losses import flattened_cosine_loss
 from rdjax.train.state import TrainState
 
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
+
 TOLERANCE = 1e-4
 CASES = {  # teacher: (image size, batch)
     "resnet18": (64, 4),

@@ -9,9 +9,11 @@ EPS = 1e-8
 
 
 def _cosine(a: jax.Array, b: jax.Array, axis) -> jax.Array:
-    """PyTorch ``F.cosine_similarity`` along ``axis`` (norms clamped at 1e-8)."""
-    a = a.astype(jnp.float32)
-    b = b.astype(jnp.float32)
+    """PyTorch ``F.cosine_similarity`` along ``axis`` (norms clamped at 1e-8), in float32 or
+    wider (bfloat16 features are summed in float32; float64 stays float64)."""
+    dtype = jnp.promote_types(jnp.promote_types(a.dtype, b.dtype), jnp.float32)
+    a = a.astype(dtype)
+    b = b.astype(dtype)
     dot = jnp.sum(a * b, axis=axis)
     na = jnp.maximum(jnp.sqrt(jnp.sum(a * a, axis=axis)), EPS)
     nb = jnp.maximum(jnp.sqrt(jnp.sum(b * b, axis=axis)), EPS)

@@ -10,7 +10,7 @@ method whose class uses RD4AD's own ``loss`` may cache (subclasses that override
 Settings (``config.train``):
 
 * ``cache_teacher_features``: on/off (default on; ignored where not valid);
-* ``teacher_cache_dtype``: '' = the compute dtype (``config.model.dtype``), or
+* ``teacher_cache_dtype``: '' = the compute dtype (``config.model.dtype``; float64 in tests), or
   'float32' / 'bfloat16' / 'float16' (the latter two halve the memory);
 * ``teacher_cache_storage``: 'host' (numpy arrays; the input pipeline's thread gathers
   each batch and sends it with the images) or 'device' (one replicated copy per device,
@@ -33,7 +33,7 @@ from rdjax.methods.rd4ad import RD4AD, cached_teacher_features_keys
 from rdjax.train import sharding
 
 INDEX_KEY = "example_index"
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = ("float32", "bfloat16", "float16", "float64")
 STORAGES = ("host", "device")
 
 

@@ -10,8 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from rdjax.eval.anomaly_map import (anomaly_map, cosine_distance, gaussian_blur,
+
                                     gaussian_kernel1d, image_scores,
                                     resize_bilinear_align_corners)
+
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
 
 
 def _torch_resize(maps: np.ndarray, size) -> np.ndarray:

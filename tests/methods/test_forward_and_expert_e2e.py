@@ -2,7 +2,6 @@
 
 import importlib
 import json
-import os
 
 import numpy as np
 import pytest
@@ -11,15 +10,7 @@ from rdjax.train import trainer
 from rdjax.train.jsonl_writer import read_jsonl
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_dir(tmp_path_factory):
-    old = os.environ.get("RDJAX_DATA_DIR")
-    os.environ["RDJAX_DATA_DIR"] = str(tmp_path_factory.mktemp("datasets"))
-    yield
-    if old is None:
-        del os.environ["RDJAX_DATA_DIR"]
-    else:
-        os.environ["RDJAX_DATA_DIR"] = old
+pytestmark = pytest.mark.usefixtures("embedded_data_dir")
 
 
 @pytest.mark.slow

@@ -2,10 +2,13 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
+
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
 
 
 def features(seed):

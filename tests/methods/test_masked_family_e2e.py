@@ -1,7 +1,6 @@
 """MRKD, RD++ and two-stage RKD train end to end on the embedded dataset and write results.json."""
 
 import json
-import os
 
 import pytest
 
@@ -10,15 +9,7 @@ from rdjax.train.jsonl_writer import read_jsonl
 from tests.methods.masked_family_helpers import tiny_config
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_dir(tmp_path_factory):
-    old = os.environ.get("RDJAX_DATA_DIR")
-    os.environ["RDJAX_DATA_DIR"] = str(tmp_path_factory.mktemp("datasets"))
-    yield
-    if old is None:
-        del os.environ["RDJAX_DATA_DIR"]
-    else:
-        os.environ["RDJAX_DATA_DIR"] = old
+pytestmark = pytest.mark.usefixtures("embedded_data_dir")
 
 
 @pytest.mark.slow

@@ -17,6 +17,8 @@ from rdjax.models.efficientnet_lite import (EfficientNetLite, efficientnet_lite_
 from rdjax.models.factory import TEACHERS
 from rdjax.models.pretrained import LITE_PACKAGES, teacher_weights_path
 
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
+
 EfficientNet = pytest.importorskip("efficientnet_lite_pytorch").EfficientNet
 
 # The PyTorch model pads for a fixed image size ("static same"); it equals

@@ -10,6 +10,8 @@ from rdjax.models.convert import torchvision_resnet_to_flax
 from rdjax.models.resnet import resnet_encoder
 from tests.models.torch_resnet_twin import make_twin
 
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
+
 
 def relative_error(ours, ref):
     return float(np.abs(ours - ref).max() / np.abs(ref).max())

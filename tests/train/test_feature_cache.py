@@ -11,6 +11,8 @@ from rdjax.train import feature_cache, sharding
 from rdjax.train.state import TrainState
 from tests.tiny_config import tiny_rd4ad_config
 
+pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
+
 
 def tiny_config(**train):
     return tiny_rd4ad_config(batch_size=4, **train)

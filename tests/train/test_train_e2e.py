@@ -1,7 +1,6 @@
 """End to end on the embedded dataset: learning, results.json, resume, NaN stop."""
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
@@ -14,16 +13,7 @@ from rdjax.train import checkpoints, trainer
 from rdjax.train.jsonl_writer import read_jsonl
 
 
-@pytest.fixture(scope="module", autouse=True)
-def data_dir(tmp_path_factory):
-    """Generate the embedded dataset once for this module."""
-    old = os.environ.get("RDJAX_DATA_DIR")
-    os.environ["RDJAX_DATA_DIR"] = str(tmp_path_factory.mktemp("datasets"))
-    yield
-    if old is None:
-        del os.environ["RDJAX_DATA_DIR"]
-    else:
-        os.environ["RDJAX_DATA_DIR"] = old
+pytestmark = pytest.mark.usefixtures("embedded_data_dir")
 
 
 def tiny_config(**train):
