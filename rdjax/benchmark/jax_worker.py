@@ -12,8 +12,9 @@ import jax
 import jax.numpy as jnp
 
 from rdjax.benchmark import workload as wl
+from rdjax.core import sharding
 from rdjax.methods.rd4ad import RD4AD, cached_teacher_features_keys
-from rdjax.train import feature_cache, sharding
+from rdjax.train import feature_cache
 from rdjax.train.default_config import base_config
 from rdjax.train.state import TrainState
 from rdjax.train.step import train_step

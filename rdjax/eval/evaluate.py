@@ -11,7 +11,7 @@ from absl import logging
 
 from rdjax.eval import metrics as metrics_lib
 from rdjax.eval import overlay, report
-from rdjax.train import sharding
+from rdjax.core import sharding
 
 
 @functools.lru_cache(maxsize=4)

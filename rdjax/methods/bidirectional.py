@@ -36,8 +36,8 @@ from typing import Dict
 import jax
 import jax.numpy as jnp
 
-from rdjax.eval.anomaly_map import anomaly_map as combine_maps
-from rdjax.eval.anomaly_map import gaussian_blur, resize_bilinear_align_corners
+from rdjax.core.anomaly_map import anomaly_map as combine_maps
+from rdjax.core.anomaly_map import gaussian_blur, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD

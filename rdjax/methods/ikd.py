@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from rdjax.eval.anomaly_map import gaussian_blur, resize_bilinear_align_corners
+from rdjax.core.anomaly_map import gaussian_blur, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.forward_student import build_forward_student

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from rdjax.eval.anomaly_map import anomaly_map as combine_maps
+from rdjax.core.anomaly_map import anomaly_map as combine_maps
 from rdjax.methods.base import Method, Variables, normalize_images
 from rdjax.methods.losses import distillation_loss
 from rdjax.models.factory import build_networks

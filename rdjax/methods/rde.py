@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rdjax.core.anomaly_map import cosine_distance, resize_bilinear_align_corners
 from rdjax.data.augmentations import perlin
-from rdjax.eval.anomaly_map import cosine_distance, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
 from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
 from rdjax.methods.rd4ad import RD4AD

@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from rdjax.core.anomaly_map import cosine_distance
 from rdjax.data.augmentations import simplex
-from rdjax.eval.anomaly_map import cosine_distance
 from rdjax.methods.base import Variables
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD

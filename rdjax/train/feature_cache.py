@@ -30,7 +30,7 @@ from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rdjax.methods.rd4ad import RD4AD, cached_teacher_features_keys
-from rdjax.train import sharding
+from rdjax.core import sharding
 
 INDEX_KEY = "example_index"
 DTYPES = ("float32", "bfloat16", "float16", "float64")

@@ -10,10 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from rdjax.core import sharding
 from rdjax.data import datasets, pipeline
 from rdjax.eval import threshold as threshold_lib
 from rdjax.eval.evaluate import evaluate, predict_maps
-from rdjax.train import checkpoints, feature_cache, sharding, validate, writers
+from rdjax.train import checkpoints, feature_cache, validate, writers
 from rdjax.train import workdir as workdir_lib
 from rdjax.train.jsonl_writer import drop_rows_after
 from rdjax.train.state import TrainState

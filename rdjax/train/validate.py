@@ -20,14 +20,15 @@ import numbers
 from pathlib import Path
 from typing import Iterator, Optional
 
+from rdjax.core import sharding
+from rdjax.core.anomaly_map import COMBINE_MODES
 from rdjax.data import datasets
 from rdjax.data.decode import Split
 from rdjax.eval import threshold as threshold_lib
-from rdjax.eval.anomaly_map import COMBINE_MODES
 from rdjax.methods import METHODS, Method, get_method
 from rdjax.methods.losses import DISTILLATION_LOSSES
 from rdjax.models.factory import TEACHERS
-from rdjax.train import feature_cache, sharding
+from rdjax.train import feature_cache
 
 # Every teacher gives features at strides 4, 8 and 16 (rdjax/models/factory.py), and the
 # student's bottleneck halves the last of them once more before the decoder mirrors them

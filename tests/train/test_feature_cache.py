@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rdjax.core import sharding
 from rdjax.data import pipeline
 from rdjax.methods.rd4ad import RD4AD, cached_teacher_features, cached_teacher_features_keys
-from rdjax.train import feature_cache, sharding
+from rdjax.train import feature_cache
 from rdjax.train.state import TrainState
 from tests.tiny_config import tiny_rd4ad_config
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import jax
 import jax.numpy as jnp
 
-from rdjax.eval.anomaly_map import (anomaly_map, cosine_distance, gaussian_blur,
+from rdjax.core.anomaly_map import (anomaly_map, cosine_distance, gaussian_blur,
 
                                     gaussian_kernel1d, image_scores,
                                     resize_bilinear_align_corners)
