@@ -2,7 +2,7 @@
 
 A workload is RD4AD's train step and anomaly map at the config's teacher, image size and
 batch, on random uint8 images already on the device (the input pipeline is measured
-apart, by ``rdjax.data.input_check``). Per framework and precision:
+apart, by ``rdjax.train.input_check``). Per framework and precision:
 
 * ``train_images_per_sec``: after ``warmup_steps`` untimed steps, ``train_steps`` steps
   timed together, one sync at the end; ``train_cached_images_per_sec`` the same with the

@@ -158,13 +158,19 @@ def _lock(folder: Path) -> Iterator[None]:
 
 def data_source(dataset_config, split: str):
     """``(tfds data source of split, source root or None)``, preparing the dataset on first use."""
-    import tensorflow_datasets as tfds
-
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     builder_class(dataset_config.name)  # an unknown name is the first thing to report
     root = _source_root(dataset_config)
     cls, config = builder_and_config(dataset_config, root)
+    return _prepared(cls, config, root, split, dataset_config), root
+
+
+def _prepared(cls, config, root: Optional[Path], split: str, dataset_config):
+    """The tfds data source of ``split`` of builder ``cls`` (with ``config``) over ``root``,
+    prepared under :func:`cache_dir` on first use."""
+    import tensorflow_datasets as tfds
+
     listing = cls.list_splits(root, config)
     data_dir = cache_dir(dataset_config) / source_key(cls, config, root, listing)
     builder_kwargs = {"file_format": "array_record"}
@@ -173,9 +179,8 @@ def data_source(dataset_config, split: str):
     prepare = {"download_config": tfds.download.DownloadConfig(manual_dir=str(root) if root else None)}
     tfds.display_progress_bar(False)  # rdjax prints its own progress line when decoding
     with _lock(data_dir):
-        ds = tfds.data_source(cls.name, split=split, data_dir=str(data_dir), builder_kwargs=builder_kwargs,
-                              download_and_prepare_kwargs=prepare)
-    return ds, root
+        return tfds.data_source(cls.name, split=split, data_dir=str(data_dir), builder_kwargs=builder_kwargs,
+                                download_and_prepare_kwargs=prepare)
 
 
 def _text(v) -> str:
@@ -199,6 +204,30 @@ def load(dataset_config, split: str, workdir: Optional[str] = None) -> Split:
     """Reads ``split`` ('train' or 'test') of the configured dataset; see the module docstring."""
     ds, root = data_source(dataset_config, split)
     label = "/".join(p for p in (dataset_config.name, dataset_config.get("category", ""), split) if p)
+    return _decode(ds, root, dataset_config, label, split, workdir)
+
+
+def load_validation(dataset_config, folder) -> Split:
+    """The labelled validation set ``<folder>/<category>/test`` in the MVTec layout
+    (``config.threshold.validation_root``; ``<folder>/test`` when the dataset has no
+    categories), prepared and read like the dataset itself (builder ``RdjaxMvtecTestSplit``)."""
+    import tensorflow_datasets as tfds
+    from rdjax.data.builders.mvtec_ad import RdjaxMvtecTestSplit
+
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{str(root)!r} does not exist or is not a folder")
+    root, category = root.resolve(), dataset_config.get("category", "")
+    if not category:  # <folder>/test is the test split of category <folder.name> under its parent
+        root, category = root.parent, root.name
+    config = tfds.core.BuilderConfig(name=category, description=f"the folder {root / category}")
+    ds = _prepared(RdjaxMvtecTestSplit, config, root, "test", dataset_config)
+    return _decode(ds, root, dataset_config, f"validation {root / category}/test", "test", None)
+
+
+def _decode(ds, root: Optional[Path], dataset_config, label: str, split: str,
+            workdir: Optional[str]) -> Split:
+    """Decodes every record of ``ds`` (see the module docstring for bad files)."""
     skip = bool(dataset_config.get("skip_bad_files", False))
     try:
         result = decode_samples(_samples(ds, root), len(ds), dataset_config.image_size,

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 from absl import logging
 
-from rdjax.data import mvtec
+from rdjax.data import datasets
 from rdjax.data.decode import Split
 
 FILENAME = "threshold.json"
@@ -137,8 +137,7 @@ def validation_split(config) -> Optional[Split]:
     root = config.threshold.validation_root
     if not root:
         return None
-    return mvtec.load_split(root, config.dataset.category, "test", config.dataset.image_size,
-                            num_workers=config.dataset.get("num_workers", 2))
+    return datasets.load_validation(config.dataset, root)
 
 
 def calibrate(maps_of: Callable[[np.ndarray], np.ndarray], holdout: Optional[Split],

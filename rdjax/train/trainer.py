@@ -54,13 +54,14 @@ def _check_finite(history, first_step: int) -> Dict[str, float]:
     return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
+def train_and_evaluate(config, workdir: str, wrap_batches=None) -> Dict[str, float]:
     """Trains ``config.method`` on ``config.dataset``, checkpoints, resumes, evaluates.
 
     First, before anything is written: every setting and both dataset splits are checked
     (``rdjax/train/validate.py``), the workdir is locked and a resume must be of the same
     model (``rdjax/train/workdir.py``). Returns the metrics written to
-    ``<workdir>/results.json``.
+    ``<workdir>/results.json``. ``wrap_batches``: None, or a function that takes the iterator of
+    training batches and returns one (``rdjax/train/input_check.py`` times the waits with it).
     """
     method = validate.check_config(config)
     first = jax.process_index() == 0
@@ -82,11 +83,11 @@ def train_and_evaluate(config, workdir: str) -> Dict[str, float]:
             for split_name, split in (("train", inputs.train), ("test", inputs.test)):
                 if split.skipped_files:
                     datasets.write_skipped_files(workdir, split_name, split.skipped_files)
-        return _train_and_evaluate(config, workdir, method, inputs, total_steps)
+        return _train_and_evaluate(config, workdir, method, inputs, total_steps, wrap_batches)
 
 
 def _train_and_evaluate(config, workdir: str, method, inputs: validate.Inputs,
-                        total_steps: int) -> Dict[str, float]:
+                        total_steps: int, wrap_batches=None) -> Dict[str, float]:
     mesh = sharding.make_mesh()
     train_split, holdout = inputs.train, inputs.holdout
     method.set_schedule(steps_per_epoch(config, len(train_split.labels)), total_steps)
@@ -113,6 +114,8 @@ def _train_and_evaluate(config, workdir: str, method, inputs: validate.Inputs,
                                      total_steps, to_device=to_device,
                                      partial_batches=config.train.get("partial_batches", False),
                                      num_devices=jax.device_count())
+    if wrap_batches is not None:
+        batches = wrap_batches(batches)
     writer = writers.make_writer(workdir)
     progress = writers.ProgressReporter(total_steps, writer, config.train.log_every)
     log_every, ckpt_every = config.train.log_every, config.train.checkpoint_every

@@ -110,11 +110,31 @@ def _write_mvtec_test_folder(root, rng):
             Image.fromarray(image).save(root / "cat" / "test" / kind / f"{i:03d}.png")
 
 
+def test_validation_set_is_prepared_by_the_dataset_builders(tmp_path):
+    """``<root>/<category>/test`` goes through a TFDS builder like every dataset; without a
+    category, ``<root>`` itself is the folder holding ``test``."""
+    _write_mvtec_test_folder(tmp_path / "val", np.random.default_rng(0))
+    config = quickstart.get_config()
+    config.dataset.category, config.dataset.image_size = "cat", 16
+    config.dataset.data_dir = str(tmp_path / "cache")
+    config.threshold.validation_root = str(tmp_path / "val")
+    split = threshold.validation_split(config)
+    assert list((tmp_path / "cache" / "tfds").glob("val-*/rdjax_mvtec_test_split/cat"))
+    assert sorted(split.defect_types) == ["good"] * 4 + ["spot"] * 3
+    assert split.labels.sum() == 3 and split.masks[split.labels == 1].max() == 1
+
+    config.dataset.category = ""
+    config.threshold.validation_root = str(tmp_path / "val" / "cat")
+    same = threshold.validation_split(config)
+    assert same.paths == split.paths and (same.images == split.images).all()
+
+
 def test_calibrate_auto_uses_f1_on_a_validation_set_and_else_quantile(tmp_path):
     _write_mvtec_test_folder(tmp_path / "val", np.random.default_rng(0))
     config = quickstart.get_config()
     config.dataset.category = "cat"
     config.dataset.image_size = 16
+    config.dataset.data_dir = str(tmp_path / "cache")  # the validation set is prepared here
     config.threshold.validation_root = str(tmp_path / "val")
     record = threshold.calibrate(_maps_of, None, config, str(tmp_path))
     assert record["mode"] == "f1" and record["validation_f1"] == 1.0

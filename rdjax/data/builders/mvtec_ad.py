@@ -13,10 +13,10 @@ CATEGORIES = ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leath
               "pill", "screw", "tile", "toothbrush", "transistor", "wood", "zipper")
 
 
-def list_mvtec_layout(root: Path, category: str):
-    """Train and test entries of a category folder in the MVTec layout."""
+def list_mvtec_layout(root: Path, category: str, splits=("train", "test")):
+    """Entries of ``splits`` of a category folder in the MVTec layout."""
     return {split: [Entry(p, t, m) for p, t, m in mvtec.list_split_files(root, category, split)]
-            for split in ("train", "test")}
+            for split in splits}
 
 
 class RdjaxMvtecAd(AnomalyBuilder):
@@ -35,3 +35,17 @@ class RdjaxMvtecAd(AnomalyBuilder):
     @classmethod
     def list_splits(cls, root, config):
         return list_mvtec_layout(root, config.name)
+
+
+class RdjaxMvtecTestSplit(AnomalyBuilder):
+    """Only the ``test`` split of a category folder in the MVTec layout: the labelled validation
+    set that ``config.threshold.validation_root`` names (``rdjax.data.datasets.load_validation``).
+    The builder config's name is the category."""
+
+    name = "rdjax_mvtec_test_split"
+    DESCRIPTION = "A labelled set in the MVTec layout of which only <category>/test is read."
+    MANUAL_DOWNLOAD_INSTRUCTIONS = "The folder holding <category>/test (rdjax: --config.threshold.validation_root)."
+
+    @classmethod
+    def list_splits(cls, root, config):
+        return list_mvtec_layout(root, config.name, splits=("test",))

@@ -1,6 +1,6 @@
 """Is training input-bound? Runs the real trainer and times how long each step waits for its batch.
 
-  python -m rdjax.data.input_check --config configs/quickstart.py --workdir /tmp/input_check \
+  python -m rdjax.train.input_check --config configs/quickstart.py --workdir /tmp/input_check \
       [--steps 40] [--config.x=y ...]
 
 Prints one JSON line: the mean and max time a step waited for the next batch (the first,
@@ -28,18 +28,18 @@ def main(argv):
     del argv
     import jax
 
+    from rdjax.core import sharding
     from rdjax.data import datasets, pipeline
-    from rdjax.train import sharding, trainer
+    from rdjax.train import trainer
 
     if FLAGS.steps < 3:
         raise app.UsageError("--steps must be at least 3")
     config = FLAGS.config
     config.train.num_steps = FLAGS.steps
     config.eval.num_overlays = 0
-    real_batches, waits = pipeline.train_batches, []
+    waits = []
 
-    def timed_batches(*args, **kwargs):
-        batches = real_batches(*args, **kwargs)
+    def timed_batches(batches):
         while True:
             start = time.perf_counter()
             try:
@@ -49,19 +49,15 @@ def main(argv):
             waits.append(time.perf_counter() - start)
             yield batch
 
-    pipeline.train_batches = timed_batches
-    try:
-        results = trainer.train_and_evaluate(config, FLAGS.workdir)
-    finally:
-        pipeline.train_batches = real_batches
+    results = trainer.train_and_evaluate(config, FLAGS.workdir, wrap_batches=timed_batches)
     steady = waits[1:]  # the first batch is awaited before compilation
     step_s = config.train.batch_size / results["train_images_per_sec"]
 
     images = datasets.load(config.dataset, "train").images
     mesh = sharding.make_mesh()
     start, n = time.perf_counter(), 200
-    for batch in real_batches({"image": images}, config.train.batch_size, 0, 0, n,
-                              to_device=lambda b: sharding.global_batch(b, mesh)):
+    for batch in pipeline.train_batches({"image": images}, config.train.batch_size, 0, 0, n,
+                                        to_device=lambda b: sharding.global_batch(b, mesh)):
         jax.block_until_ready(batch)
     print(json.dumps({
         "steps": len(waits), "batch_size": config.train.batch_size, "image_size": config.dataset.image_size,
