@@ -10,6 +10,7 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+@pytest.mark.slow  # trains both frameworks in subprocesses
 def test_side_by_side_tiny(tmp_path):
     cmd = [sys.executable, "-m", "rdjax.benchmark", "--config", "configs/quickstart.py",
            "--config.model.teacher=resnet18", "--config.model.pretrained=False",
