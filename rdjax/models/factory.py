@@ -14,7 +14,7 @@ from rdjax.models.bottleneck import OCBE
 from rdjax.models.decoder import Decoder
 from rdjax.models.efficientnet_lite import (efficientnet_lite_encoder,
                                             efficientnet_lite_feature_channels)
-from rdjax.models.resnet import resnet_encoder, resnet_feature_channels
+from rdjax.models.resnet import RESNET_SPECS, resnet_encoder, resnet_feature_channels
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,19 +39,26 @@ class TeacherSpec:
     signed_features: bool = False
 
 
-def _resnet(name: str, block: str, ocbe_blocks: int, layers, width: int) -> TeacherSpec:
+def _resnet(name: str, ocbe_blocks: int) -> TeacherSpec:
+    """A ResNet teacher and RD4AD's student for it: the block type and width come from the
+    teacher's table (``RESNET_SPECS``), the decoder's layer1–3 block counts are the teacher's
+    layer1–3 counts (``de_<name>`` is built with the teacher's list)."""
+    block, layers, width = RESNET_SPECS[name]
     return TeacherSpec(lambda dtype: resnet_encoder(name, dtype), resnet_feature_channels(name),
-                       block, ocbe_blocks, layers, width)
+                       block, ocbe_blocks, tuple(layers[:3]), width)
 
 
-# RD4AD pairs: resnet18/34 → BN_layer(BasicBlock, 2) + de_resnet18/34;
-# resnet50 / wide_resnet50_2 → BN_layer(Bottleneck, 3) + de_resnet50 / de_wide_resnet50_2.
+# RD4AD (hq-deng/RD4AD, models/resnet.py): resnet18 pairs with BN_layer(AttnBasicBlock, 2),
+# resnet34 with BN_layer(AttnBasicBlock, 3), the bottleneck ResNets with BN_layer(AttnBottleneck, 3)
+# (the Attn* blocks are plain blocks: their attention is commented out). The decoders
+# (models/de_resnet.py) are de_resnet18 [2,2,2], de_resnet34 / de_resnet50 / de_wide_resnet50_2
+# [3,4,6], de_wide_resnet101_2 [3,4,23].
 TEACHERS: Dict[str, TeacherSpec] = {
-    "resnet18": _resnet("resnet18", "basic", 2, (2, 2, 2), 64),
-    "resnet34": _resnet("resnet34", "basic", 2, (3, 4, 6), 64),
-    "resnet50": _resnet("resnet50", "bottleneck", 3, (3, 4, 6), 64),
-    "wide_resnet50_2": _resnet("wide_resnet50_2", "bottleneck", 3, (3, 4, 6), 128),
-    "wide_resnet101_2": _resnet("wide_resnet101_2", "bottleneck", 3, (3, 4, 6), 128),
+    "resnet18": _resnet("resnet18", ocbe_blocks=2),
+    "resnet34": _resnet("resnet34", ocbe_blocks=3),
+    "resnet50": _resnet("resnet50", ocbe_blocks=3),
+    "wide_resnet50_2": _resnet("wide_resnet50_2", ocbe_blocks=3),
+    "wide_resnet101_2": _resnet("wide_resnet101_2", ocbe_blocks=3),
 }
 
 

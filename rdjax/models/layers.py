@@ -1,11 +1,14 @@
 """Building blocks shared by encoders, the bottleneck and decoders.
 
-All modules are NHWC. Parameter names follow torchvision (``conv1``, ``bn1``,
-``downsample/0`` ...) so that a PyTorch state dict maps onto the Flax tree by
-splitting its keys at the dots.
+One definition of each residual block serves both directions: the conv that changes the
+resolution is injected (``resample``: :data:`DOWN` strided convs for encoders and the OCBE,
+:data:`UP` 2×2 transposed convs for RD4AD's decoder). All modules are NHWC. Parameter names
+follow torchvision and RD4AD (``conv1``, ``bn1``, ``downsample/0``, ``upsample/0`` ...) so that
+a PyTorch state dict maps onto the Flax tree by splitting its keys at the dots.
 """
 
-from typing import Any, Optional, Sequence
+import dataclasses
+from typing import Any, Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -103,59 +106,89 @@ class ConvTranspose2x2(nn.Module):
         return y.reshape(n, 2 * h, 2 * w, self.features)
 
 
-class ConvBN(nn.Module):
-    """A conv (or 2×2 transposed conv) followed by BatchNorm, named ``0`` and ``1``
-    like torchvision's ``downsample = Sequential(conv, bn)``."""
+def transposed_conv(features: int, kernel: int, stride: int, *, groups: int = 1, name: str,
+                    dtype: Any = jnp.float32) -> ConvTranspose2x2:
+    """The decoder's mirror of a stride-2 conv of any ``kernel``: RD4AD's ``deconv2x2``, a 2×2
+    stride-2 transposed conv (:class:`ConvTranspose2x2`)."""
+    if stride != 2 or groups != 1:
+        raise ValueError(f"a transposed conv mirrors stride 2 without groups, got stride {stride}, "
+                         f"groups {groups}")
+    return ConvTranspose2x2(features, dtype=dtype, name=name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resample:
+    """How a residual block changes resolution: ``conv`` builds its strided convs (same
+    arguments as :func:`conv`) and ``shortcut`` names its projection shortcut."""
+
+    conv: Callable[..., nn.Module]
+    shortcut: str
+
+    def conv_for(self, stride: int) -> Callable[..., nn.Module]:
+        """The conv for a layer of ``stride``: the resampling one, or a plain conv at stride 1."""
+        return self.conv if stride != 1 else conv
+
+
+DOWN = Resample(conv, "downsample")  # torchvision's encoder blocks
+UP = Resample(transposed_conv, "upsample")  # RD4AD's decoder (de_resnet) blocks
+
+
+class Shortcut(nn.Module):
+    """The projection shortcut ``Sequential(conv 1×1, BatchNorm)``, named ``0`` and ``1`` like
+    torchvision's ``downsample`` (a 2×2 transposed conv in RD4AD's ``upsample``)."""
 
     features: int
-    kernel: int = 1
     stride: int = 1
-    transpose: bool = False
+    resample: Resample = DOWN
     dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x, train: bool):
-        if self.transpose:
-            x = ConvTranspose2x2(self.features, dtype=self.dtype, name="0")(x)
-        else:
-            x = conv(self.features, self.kernel, self.stride, name="0", dtype=self.dtype)(x)
+        x = self.resample.conv_for(self.stride)(self.features, 1, self.stride, name="0",
+                                                dtype=self.dtype)(x)
         return batch_norm(train, name="1", dtype=self.dtype)(x)
 
 
 class BasicBlock(nn.Module):
-    """torchvision ``BasicBlock`` (expansion 1)."""
+    """torchvision ``BasicBlock`` (expansion 1); with ``resample=UP`` RD4AD's decoder block,
+    whose stride-2 convs are 2×2 transposed convs that double the resolution."""
 
     planes: int
     stride: int = 1
-    downsample: bool = False
+    shortcut: bool = False
     groups: int = 1
     base_width: int = 64
     final_relu: bool = True
+    resample: Resample = DOWN
     dtype: Any = jnp.float32
     expansion = 1
 
     @nn.compact
     def __call__(self, x, train: bool):
         identity = x
-        out = conv(self.planes, 3, self.stride, name="conv1", dtype=self.dtype)(x)
+        scale_conv = self.resample.conv_for(self.stride)
+        out = scale_conv(self.planes, 3, self.stride, name="conv1", dtype=self.dtype)(x)
         out = nn.relu(batch_norm(train, name="bn1", dtype=self.dtype)(out))
         out = conv(self.planes, 3, name="conv2", dtype=self.dtype)(out)
         out = batch_norm(train, name="bn2", dtype=self.dtype)(out)
-        if self.downsample:
-            identity = ConvBN(self.planes, 1, self.stride, dtype=self.dtype, name="downsample")(x, train)
+        if self.shortcut:
+            identity = Shortcut(self.planes, self.stride, self.resample, dtype=self.dtype,
+                                name=self.resample.shortcut)(x, train)
         out = out + identity
         return nn.relu(out) if self.final_relu else out
 
 
 class Bottleneck(nn.Module):
-    """torchvision ``Bottleneck`` (v1.5: stride on the 3×3 conv, expansion 4)."""
+    """torchvision ``Bottleneck`` (v1.5: stride on the 3×3 conv, expansion 4); with
+    ``resample=UP`` RD4AD's decoder block (a 2×2 transposed conv in place of the 3×3)."""
 
     planes: int
     stride: int = 1
-    downsample: bool = False
+    shortcut: bool = False
     groups: int = 1
     base_width: int = 64
     final_relu: bool = True
+    resample: Resample = DOWN
     dtype: Any = jnp.float32
     expansion = 4
 
@@ -165,12 +198,14 @@ class Bottleneck(nn.Module):
         identity = x
         out = conv(width, 1, name="conv1", dtype=self.dtype)(x)
         out = nn.relu(batch_norm(train, name="bn1", dtype=self.dtype)(out))
-        out = conv(width, 3, self.stride, groups=self.groups, name="conv2", dtype=self.dtype)(out)
+        scale_conv = self.resample.conv_for(self.stride)
+        out = scale_conv(width, 3, self.stride, groups=self.groups, name="conv2", dtype=self.dtype)(out)
         out = nn.relu(batch_norm(train, name="bn2", dtype=self.dtype)(out))
         out = conv(self.planes * 4, 1, name="conv3", dtype=self.dtype)(out)
         out = batch_norm(train, name="bn3", dtype=self.dtype)(out)
-        if self.downsample:
-            identity = ConvBN(self.planes * 4, 1, self.stride, dtype=self.dtype, name="downsample")(x, train)
+        if self.shortcut:
+            identity = Shortcut(self.planes * 4, self.stride, self.resample, dtype=self.dtype,
+                                name=self.resample.shortcut)(x, train)
         out = out + identity
         return nn.relu(out) if self.final_relu else out
 
@@ -179,10 +214,12 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 class ResLayer(nn.Module):
-    """torchvision's ``_make_layer``: ``blocks`` residual blocks named ``0 … n-1``.
+    """torchvision's ``_make_layer``: ``blocks`` residual blocks named ``0 … n-1``, the first
+    with ``stride`` and a projection shortcut where the shape changes.
 
-    ``final_relu=False`` drops the ReLU at the end of the last block (used by
-    decoders whose target features are signed).
+    ``resample=UP`` makes it a decoder stage (RD4AD's ``de_resnet`` ``_make_layer``: stride 2
+    doubles the resolution). ``final_relu=False`` drops the ReLU at the end of the last block
+    (decoders whose target features are signed).
     """
 
     block: str
@@ -192,6 +229,7 @@ class ResLayer(nn.Module):
     groups: int = 1
     base_width: int = 64
     final_relu: bool = True
+    resample: Resample = DOWN
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -200,11 +238,11 @@ class ResLayer(nn.Module):
         out_channels = self.planes * block_cls.expansion
         for i in range(self.blocks):
             stride = self.stride if i == 0 else 1
-            downsample = i == 0 and (stride != 1 or x.shape[-1] != out_channels)
-            x = block_cls(self.planes, stride=stride, downsample=downsample, groups=self.groups,
+            shortcut = i == 0 and (stride != 1 or x.shape[-1] != out_channels)
+            x = block_cls(self.planes, stride=stride, shortcut=shortcut, groups=self.groups,
                           base_width=self.base_width,
                           final_relu=self.final_relu or i < self.blocks - 1,
-                          dtype=self.dtype, name=str(i))(x, train)
+                          resample=self.resample, dtype=self.dtype, name=str(i))(x, train)
         return x
 
 

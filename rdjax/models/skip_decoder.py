@@ -1,6 +1,6 @@
 """RD-E's student decoder: the RD decoder plus skip-fusion from the teacher's features.
 
-The three decoder stages are the same ``DeResLayer`` stages as
+The three decoder stages are the same ``decoder_stage`` stages as
 :class:`rdjax.models.decoder.Decoder` (same names, ``layer1..3``), so the
 parameter tree of the stages is the plain decoder's. Before stage 2 and stage 3
 the current decoder feature ``d`` (at the resolution of teacher scale ``k``)
@@ -25,8 +25,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rdjax.models.decoder import DeResLayer
-from rdjax.models.layers import BLOCKS, batch_norm, conv
+from rdjax.models.decoder import decoder_stage
+from rdjax.models.layers import batch_norm, block_expansion, conv
 
 EPS = 1e-8
 
@@ -91,13 +91,13 @@ class SkipFusionDecoder(nn.Module):
     @nn.compact
     def __call__(self, embedding, teacher_feats, train: bool):
         t0, t1, t2 = teacher_feats
-        expansion = BLOCKS[self.block].expansion
+        expansion = block_expansion(self.block)
         channels = tuple(reversed(tuple(self.feature_channels)))
 
         def stage(i, x):
-            return DeResLayer(self.block, channels[i] // expansion, self.layers[i],
-                              base_width=self.width_per_group, final_relu=self.final_relu,
-                              dtype=self.dtype, name=f"layer{i + 1}")(x, train)
+            return decoder_stage(self.block, channels[i] // expansion, self.layers[i],
+                                 base_width=self.width_per_group, final_relu=self.final_relu,
+                                 dtype=self.dtype, name=f"layer{i + 1}")(x, train)
 
         fa = stage(0, embedding)                       # c3 @ stride 16
         fb = stage(1, self._fuse(fa, t1, t2, 2, train))  # c2 @ stride 8

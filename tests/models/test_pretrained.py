@@ -9,9 +9,9 @@ import pytest
 import torch
 from ml_collections import ConfigDict
 
+from rdjax.benchmark.torch_twin import torchvision_resnet
 from rdjax.models import pretrained
 from rdjax.models.checkpoint_io import CheckpointError
-from tests.models.torch_resnet_twin import make_twin
 
 FILE = "resnet18-f37072fd.pth"
 
@@ -23,7 +23,7 @@ def config(teacher="resnet18", teacher_weights=None, pretrained_=True):
 
 def save_twin(path, seed):
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(make_twin("resnet18", seed).state_dict(), path)
+    torch.save(torchvision_resnet("resnet18", seed).state_dict(), path)
     return path
 
 
@@ -32,7 +32,7 @@ def stem_kernel(variables):
 
 
 def twin_stem_kernel(seed):
-    return make_twin("resnet18", seed).conv1.weight.detach().numpy().transpose(2, 3, 1, 0)
+    return torchvision_resnet("resnet18", seed).conv1.weight.detach().numpy().transpose(2, 3, 1, 0)
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from rdjax.benchmark.torch_twin import torchvision_resnet
 from rdjax.models.checkpoint_io import load_state_dict
 from rdjax.models.convert import torchvision_resnet_to_flax
 from rdjax.models.resnet import resnet_encoder
-from tests.models.torch_resnet_twin import make_twin
 
 pytestmark = pytest.mark.numerics  # rerun under other CPUs' code paths: .ci/run
 
@@ -19,12 +19,12 @@ def relative_error(ours, ref):
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "wide_resnet50_2"])
 def test_layer_features_match_torch(name, tmp_path):
-    twin = make_twin(name)
+    twin = torchvision_resnet(name)
     path = tmp_path / f"{name}.pth"
     torch.save(twin.state_dict(), path)
     x = np.random.default_rng(0).standard_normal((1, 3, 64, 64), dtype=np.float32)
     with torch.no_grad():
-        reference = [f.numpy().transpose(0, 2, 3, 1) for f in twin.features(torch.from_numpy(x))]
+        reference = [f.numpy().transpose(0, 2, 3, 1) for f in twin(torch.from_numpy(x))]
 
     variables = torchvision_resnet_to_flax(load_state_dict(path), name)
     apply = jax.jit(resnet_encoder(name).apply)
@@ -38,20 +38,20 @@ def test_layer_features_match_torch(name, tmp_path):
 
 
 def test_architecture_is_inferred_without_a_name():
-    state_dict = {k: v.numpy() for k, v in make_twin("resnet34").state_dict().items()}
+    state_dict = {k: v.numpy() for k, v in torchvision_resnet("resnet34").state_dict().items()}
     inferred = torchvision_resnet_to_flax(state_dict)
     named = torchvision_resnet_to_flax(state_dict, "resnet34")
     assert jax.tree_util.tree_all(jax.tree_util.tree_map(np.array_equal, inferred, named))
 
 
 def test_mismatched_checkpoint_lists_the_problems():
-    state_dict = {k: v.numpy() for k, v in make_twin("resnet18").state_dict().items()}
+    state_dict = {k: v.numpy() for k, v in torchvision_resnet("resnet18").state_dict().items()}
     del state_dict["layer2.0.bn1.running_var"]
     state_dict["extra.weight"] = np.zeros(3, np.float32)
     with pytest.raises(ValueError, match=r"missing.*layer2\.0\.bn1\.running_var.*unexpected"
                                          r".*extra\.weight"):
         torchvision_resnet_to_flax(state_dict, "resnet18")
-    state_dict = {k: v.numpy() for k, v in make_twin("resnet18").state_dict().items()}
+    state_dict = {k: v.numpy() for k, v in torchvision_resnet("resnet18").state_dict().items()}
     state_dict["conv1.weight"] = np.zeros((64, 3, 5, 5), np.float32)
     with pytest.raises(ValueError, match=r"wrong shape.*conv1\.weight"):
         torchvision_resnet_to_flax(state_dict, "resnet18")
