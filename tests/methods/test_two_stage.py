@@ -36,3 +36,25 @@ def test_train_step_reports_the_stage_from_the_step_counter():
         stages.append(float(metrics["stage"]))
     assert stages == [1.0, 1.0, 2.0]
     assert {"fusion", "ocbe", "memory"} <= set(state.params["bottleneck"])
+
+
+def test_trainer_derives_the_first_stage_from_the_data(tmp_path):
+    """stage1_steps=-1 through the trainer: 3 images, batch 2, 3 epochs = 6 steps (a full and
+    a partial batch each epoch), so stage 1 is the first 3 steps."""
+    import json
+
+    from rdjax.train.trainer import train_and_evaluate
+    from tests.data.fixtures import write_mvtec
+
+    write_mvtec(tmp_path / "data", "carpet")
+    config = tiny_config("two_stage")
+    config.two_stage.stage1_steps = -1
+    config.dataset.name, config.dataset.category = "mvtec", "carpet"
+    config.dataset.root, config.dataset.data_dir = str(tmp_path / "data"), str(tmp_path / "cache")
+    config.train.batch_size, config.eval.batch_size = 2, 2
+    config.train.num_epochs, config.train.log_every = 3, 1
+    config.eval.num_overlays = 0
+    train_and_evaluate(config, str(tmp_path / "run"))
+    rows = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    stages = [r["train/stage"] for r in rows if "train/stage" in r]
+    assert stages == [1.0, 1.0, 1.0, 2.0, 2.0, 2.0]
