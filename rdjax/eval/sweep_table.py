@@ -3,7 +3,7 @@
 A run is a dict ``{"method", "category", "seed", "results" (results.json), "wall_seconds"}``.
 Per metric, one row per category and one column per method; each cell is the mean over
 the seeds that ran, ± their standard deviation (n − 1) when there are several. Under
-the categories: the texture and object means (MVTec AD) and the mean of all categories,
+several categories: the texture and object means (MVTec AD) and the mean of all categories,
 each computed per seed first (only from seeds with every category of the group) and
 then summarised over seeds the same way. Numbers are percentages.
 """
@@ -49,8 +49,8 @@ class Table:
         self.group_of = group_of
         self.rows: List[Tuple[str, Optional[str]]] = [(c, None) for c in self.categories]
         present = {group_of(c) for c in self.categories}
-        for group, label in GROUPS:
-            if group is None and len(self.categories) > 1 or group in present and group:
+        for group, label in GROUPS:  # means only under several categories
+            if len(self.categories) > 1 and (group is None or group in present):
                 self.rows.append((label, group or "all"))
 
     def values(self, method: str, row: Tuple[str, Optional[str]], metric: str) -> List[float]:
