@@ -1,4 +1,5 @@
-"""Shared test setup: CPU-only JAX, quiet logs, and the embedded dataset prepared once."""
+"""Shared test setup: CPU-only JAX, quiet logs, the embedded dataset prepared once, and a
+training workdir written without training."""
 
 import fcntl
 import os
@@ -31,3 +32,78 @@ def embedded_data_dir(tmp_path_factory, worker_id):
         del os.environ["RDJAX_DATA_DIR"]
     else:
         os.environ["RDJAX_DATA_DIR"] = old
+
+
+UNTRAINED_IMAGE_SIZE = 64
+
+
+def _random_variables(method, image_size: int, seed: int = 0):
+    """He-scaled random weights in the shapes ``method.init`` makes, drawn with numpy
+    (initialising eagerly compiles one tiny program per layer: slow on a busy CPU)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    abstract = jax.eval_shape(method.init, jax.random.key(0),
+                              jax.ShapeDtypeStruct((1, image_size, image_size, 3), jnp.uint8))
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        name = jax.tree_util.keystr(path[-1:])
+        if name == "['kernel']":
+            fan_in = int(np.prod(leaf.shape[:-1]))
+            return rng.normal(0, np.sqrt(2 / fan_in), leaf.shape).astype(np.float32)
+        if name in ("['scale']", "['var']"):
+            return rng.uniform(0.8, 1.2, leaf.shape).astype(np.float32)
+        return rng.normal(0, 0.05, leaf.shape).astype(np.float32)  # bias, mean
+
+    return jax.tree_util.tree_map_with_path(draw, abstract)
+
+
+def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
+    """See :func:`make_untrained_workdir`."""
+    import json
+
+    import jax
+    import numpy as np
+
+    from configs import quickstart
+    from rdjax.methods import get_method
+    from rdjax.train import checkpoints
+    from rdjax.train import workdir as workdir_lib
+    from rdjax.train.state import TrainState
+
+    config = quickstart.get_config()
+    config.model.teacher = "resnet18"
+    config.model.pretrained = False
+    config.dataset.image_size = UNTRAINED_IMAGE_SIZE
+    os.makedirs(path, exist_ok=True)
+    workdir_lib.write_config(config, str(path))
+    method = get_method(config)
+    variables = _random_variables(method, UNTRAINED_IMAGE_SIZE)
+    tx = method.optimizer()
+    opt_state = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),
+                                       jax.eval_shape(tx.init, variables.params))
+    state = TrainState(step=np.int32(5), params=variables.params, model_state=variables.model_state,
+                       frozen=variables.frozen, opt_state=opt_state)
+    mngr = checkpoints.manager(str(path), 2)
+    checkpoints.save(mngr, 5, state)
+    mngr.wait_until_finished()
+    images = np.random.default_rng(99).integers(
+        0, 256, (4, UNTRAINED_IMAGE_SIZE, UNTRAINED_IMAGE_SIZE, 3), dtype=np.uint8)
+    maps = np.asarray(jax.jit(method.anomaly_map)(variables, images))
+    cut = float(np.quantile(maps.max(axis=(1, 2)), threshold_quantile))
+    record = {"threshold": cut, "mode": "quantile", "display_min": float(np.median(maps)),
+              "display_max": 2 * cut - float(np.median(maps))}
+    with open(os.path.join(path, "threshold.json"), "w") as f:
+        json.dump(record, f)
+    return images, maps
+
+
+@pytest.fixture(scope="session")
+def make_untrained_workdir():
+    """``make(path, threshold_quantile=0.5) -> (images, maps)``: writes a training workdir
+    without training — config.json (the quickstart with a ResNet-18 teacher at 64 px), a
+    checkpoint of randomly weighted RD4AD and a threshold.json (that quantile of the scores of
+    4 random images) — and returns those images and their maps from the in-memory model."""
+    return _write_untrained_workdir

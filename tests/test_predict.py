@@ -12,7 +12,6 @@ from PIL import Image
 from rdjax import export, predict
 from rdjax.data import decode
 from rdjax.eval import tiling
-from tests.test_export import IMAGE_SIZE, make_workdir
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +32,12 @@ def images_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(images_dir, tmp_path_factory):
+def trained(images_dir, make_untrained_workdir, tmp_path_factory):
     """(workdir, its model); the threshold is set between the scores of ``images_dir``'s images."""
     path = tmp_path_factory.mktemp("workdir")
-    make_workdir(path)
+    make_untrained_workdir(path)
     model = export.load_trained(str(path))
-    images = [decode.decode_image(p, IMAGE_SIZE)[0] for p in sorted(images_dir.rglob("*"))
+    images = [decode.decode_image(p, model.image_size)[0] for p in sorted(images_dir.rglob("*"))
               if p.name in ("x.png", "photo.JPG", "grey.png")]
     scores = np.sort(model.anomaly_maps(np.stack(images)).max(axis=(1, 2)))
     model.threshold["threshold"] = float(scores[1:3].mean())  # two above, two below
@@ -80,7 +79,7 @@ def test_predict_writes_overlays_masks_and_summaries(live_run, model):
 
     cut = model.threshold["threshold"]
     assert summary["threshold"] == cut and summary["threshold_source"] == "quantile"
-    decoded = [decode.decode_image(row["path"], IMAGE_SIZE) for row in summary["images"]]
+    decoded = [decode.decode_image(row["path"], model.image_size) for row in summary["images"]]
     # The score is the training pipeline's: decode + square resize, map maximum.
     expected = model.anomaly_maps(np.stack([image for image, _ in decoded])).max(axis=(1, 2))
     for row, (_, (width, height)), score in zip(summary["images"], decoded, expected):
@@ -120,7 +119,7 @@ def test_tiled_prediction_keeps_the_native_resolution(workdir, model, tmp_path):
     row = summary["images"][0]
     assert summary["tile_overlap_px"] == 16
     # The same stitched map as tiling's own function (tested against a per-pixel loop).
-    amap = tiling.tiled_anomaly_map(big, model.anomaly_maps, 64, 16, IMAGE_SIZE)
+    amap = tiling.tiled_anomaly_map(big, model.anomaly_maps, 64, 16, model.image_size)
     assert row["score"] == pytest.approx(float(amap.max()), rel=1e-5)
     mask = np.asarray(Image.open(tmp_path / "out" / row["mask"])) > 0
     assert mask.shape == (200, 330)
@@ -155,10 +154,11 @@ def test_train_then_predict_on_the_test_folder(tmp_path, monkeypatch):
     from rdjax.data import synthetic
     from rdjax.eval.metrics import auroc
     from rdjax.train import trainer
-    from tests.train.test_train_e2e import tiny_config
+    from tests.tiny_config import tiny_rd4ad_config
 
     monkeypatch.setenv("RDJAX_DATA_DIR", str(tmp_path / "datasets"))
-    config = tiny_config(num_steps=4)
+    config = tiny_rd4ad_config(batch_size=8, num_steps=4, log_every=2, checkpoint_every=2)
+    config.eval.batch_size, config.eval.num_overlays = 16, 2
     workdir = tmp_path / "run"
     results = trainer.train_and_evaluate(config, str(workdir))
     record = json.loads((workdir / "threshold.json").read_text())

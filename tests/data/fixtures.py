@@ -145,3 +145,85 @@ def write_folder(root: Path):
             save(mask * 255, root / f"masks/{kind}/d{i}_mask.png")
             out["test_defects"].append((f"{kind}/d{i}.png", kind, mask))
     return out
+
+
+# ----------------------------------------------------------------------------
+# MVTec layout with every image mode the decoder takes
+
+
+MIXED_SIZE = 32  # write_mixed_modes' images are MIXED_SIZE x MIXED_SIZE
+
+
+def rect_mask(y0, y1, x0, x1, hi=255, size=MIXED_SIZE):
+    """A (size, size) uint8 mask, ``hi`` inside ``[y0:y1, x0:x1]``."""
+    m = np.zeros((size, size), np.uint8)
+    m[y0:y1, x0:x1] = hi
+    return m
+
+
+def write_mixed_modes(root: Path, category="widget"):
+    """A small MVTec-style category with RGB, grey, RGBA, palette and 16-bit images, a
+    non-image file and a hidden image; masks stored as 0/255, 0/1 and mode "1".
+
+    Returns ``(category folder, {relative path: the array written})``.
+    """
+    n = MIXED_SIZE
+    c = root / category
+    arrays = {}
+    arrays["train/good/000.png"] = rgb(0, n, n)
+    arrays["train/good/001.png"] = rgb(1, n, n)[:, :, 0]  # grey "L"
+    save(arrays["train/good/000.png"], c / "train/good/000.png")
+    save(arrays["train/good/001.png"], c / "train/good/001.png")
+    rgba = np.dstack([rgb(2, n, n), np.full((n, n), 7, np.uint8)])
+    arrays["train/good/002.png"] = rgba
+    save(rgba, c / "train/good/002.png")
+    (c / "train/good/notes.txt").write_text("not an image")
+    save(rgb(99, n, n), c / "train/good/.hidden.png")
+
+    # Palette image: quantise an RGB image and keep its palette colours as the truth.
+    pal = Image.fromarray(rgb(3, n, n)).quantize(colors=16)
+    (c / "test/good").mkdir(parents=True)
+    pal.save(c / "test/good/000.png")
+    arrays["test/good/000.png"] = np.asarray(pal.convert("RGB"))
+    # 16-bit grey.
+    g16 = (np.random.default_rng(4).integers(0, 65536, (n, n))).astype(np.uint16)
+    save(g16, c / "test/good/001.png")
+    arrays["test/good/001.png"] = g16
+
+    arrays["test/crack/000.png"] = rgb(5, n, n)
+    save(rgb(5, n, n), c / "test/crack/000.png")
+    save(rect_mask(8, 20, 10, 24), c / "ground_truth/crack/000_mask.png")
+    arrays["test/crack/001.png"] = rgb(6, n, n)
+    save(rgb(6, n, n), c / "test/crack/001.png")
+    save(rect_mask(0, 4, 0, 32, hi=1), c / "ground_truth/crack/001_mask.png")  # stored as 0/1
+    arrays["test/hole/000.png"] = rgb(7, n, n)
+    save(rgb(7, n, n), c / "test/hole/000.png")
+    save(rect_mask(16, 32, 16, 32) > 0, c / "ground_truth/hole/000_mask.png")  # mode "1"
+    return c, arrays
+
+
+# ----------------------------------------------------------------------------
+# Broken files (on a write_mvtec category folder)
+
+
+def truncate(path: Path) -> None:
+    """Cuts a file to its first half."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+BREAKAGES = {
+    # name: (break the tree, the split, the file the error names, words in the reason)
+    "truncated image": (lambda c: truncate(c / "train/good/001.png"), "train", "train/good/001.png", "decode"),
+    "garbage image": (lambda c: (c / "train/good/001.png").write_bytes(b"not a png"), "train",
+                      "train/good/001.png", "decode"),
+    "empty image file": (lambda c: (c / "test/good/000.png").write_bytes(b""), "test",
+                         "test/good/000.png", "empty"),
+    "corrupt mask": (lambda c: (c / "ground_truth/crack/001_mask.png").write_bytes(b"\x89PNG junk"), "test",
+                     "ground_truth/crack/001_mask.png", "decode"),
+    "mask of the wrong size": (lambda c: save(np.zeros((S, S + 4), np.uint8),
+                                              c / "ground_truth/crack/000_mask.png"),
+                               "test", "ground_truth/crack/000_mask.png", "28x24 differs from image size 24x24"),
+    "defect image without mask": (lambda c: (c / "ground_truth/hole/000_mask.png").unlink(), "test",
+                                  "test/hole/000.png", "no ground-truth mask"),
+}

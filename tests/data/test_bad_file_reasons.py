@@ -10,7 +10,6 @@ from rdjax.data import datasets
 from rdjax.data.decode import BadFileError
 from tests.data import fixtures
 from tests.data.fixtures import dataset_config
-from tests.data.test_bad_files import _truncate
 
 
 def test_training_and_predict_give_the_same_reasons(tmp_path):
@@ -19,7 +18,7 @@ def test_training_and_predict_give_the_same_reasons(tmp_path):
     fixtures.save(fixtures.rgb(7), train / "003.png")
     (train / "000.png").write_bytes(b"not an image at all")
     (train / "001.png").write_bytes(b"")
-    _truncate(train / "002.png")
+    fixtures.truncate(train / "002.png")
     split = datasets.load(dataset_config("mvtec", tmp_path / "src", "bottle", tmp_path / "cache",
                                          skip_bad_files=True), "train")
     in_training = {Path(s["path"]).name: s["reason"] for s in split.skipped_files}

@@ -14,7 +14,6 @@ from rdjax.data import datasets
 from rdjax.data.decode import BadFileError
 from tests.data import fixtures
 from tests.data.fixtures import S, dataset_config
-from tests.data.test_mvtec import make_tree
 
 
 @pytest.fixture
@@ -25,32 +24,10 @@ def mvtec(tmp_path):
     return c, lambda **kw: dataset_config("mvtec", tmp_path / "src", "bottle", tmp_path / "cache", **kw)
 
 
-def _truncate(path):
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
-BREAKAGES = {
-    # name: (break the tree, the split, the file the error names, words in the reason)
-    "truncated image": (lambda c: _truncate(c / "train/good/001.png"), "train", "train/good/001.png", "decode"),
-    "garbage image": (lambda c: (c / "train/good/001.png").write_bytes(b"not a png"), "train",
-                      "train/good/001.png", "decode"),
-    "empty image file": (lambda c: (c / "test/good/000.png").write_bytes(b""), "test",
-                         "test/good/000.png", "empty"),
-    "corrupt mask": (lambda c: (c / "ground_truth/crack/001_mask.png").write_bytes(b"\x89PNG junk"), "test",
-                     "ground_truth/crack/001_mask.png", "decode"),
-    "mask of the wrong size": (lambda c: fixtures.save(np.zeros((S, S + 4), np.uint8),
-                                                       c / "ground_truth/crack/000_mask.png"),
-                               "test", "ground_truth/crack/000_mask.png", "28x24 differs from image size 24x24"),
-    "defect image without mask": (lambda c: (c / "ground_truth/hole/000_mask.png").unlink(), "test",
-                                  "test/hole/000.png", "no ground-truth mask"),
-}
-
-
-@pytest.mark.parametrize("case", list(BREAKAGES))
+@pytest.mark.parametrize("case", list(fixtures.BREAKAGES))
 def test_bad_file_stops_naming_it(mvtec, case):
     c, config = mvtec
-    breakage, split, culprit, words = BREAKAGES[case]
+    breakage, split, culprit, words = fixtures.BREAKAGES[case]
     breakage(c)
     with pytest.raises(BadFileError) as e:
         datasets.load(config(), split)
@@ -58,10 +35,10 @@ def test_bad_file_stops_naming_it(mvtec, case):
     assert words in e.value.reason and "skip_bad_files=True" in str(e.value)
 
 
-@pytest.mark.parametrize("case", list(BREAKAGES))
+@pytest.mark.parametrize("case", list(fixtures.BREAKAGES))
 def test_skip_bad_files_goes_on_and_reports(mvtec, case, tmp_path, caplog):
     c, config = mvtec
-    breakage, split, culprit, words = BREAKAGES[case]
+    breakage, split, culprit, words = fixtures.BREAKAGES[case]
     clean = datasets.load(config(), split)
     breakage(c)
     with caplog.at_level(logging.WARNING):
@@ -98,7 +75,7 @@ def test_every_file_bad_is_an_error(mvtec):
 
 def test_image_modes_through_the_builder(tmp_path):
     """RGBA, grey, palette and 16-bit grey files decode to the expected RGB."""
-    _, arrays = make_tree(tmp_path / "src", "bottle")
+    _, arrays = fixtures.write_mixed_modes(tmp_path / "src", "bottle")
     cfg = dataset_config("mvtec", tmp_path / "src", "bottle", tmp_path / "cache", image_size=32)
     train, test = datasets.load(cfg, "train"), datasets.load(cfg, "test")
     np.testing.assert_array_equal(train.images[1], np.repeat(arrays["train/good/001.png"][:, :, None], 3, 2))

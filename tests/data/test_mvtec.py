@@ -8,75 +8,21 @@ from PIL import Image
 
 from rdjax.data import decode, mvtec
 from rdjax.data.decode import BadFileError
+from tests.data import fixtures
 
-H = W = 32
-
-
-def _rgb(seed):
-    return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
-
-
-def _mask(y0, y1, x0, x1, hi=255):
-    m = np.zeros((H, W), np.uint8)
-    m[y0:y1, x0:x1] = hi
-    return m
-
-
-def _save(arr, path, mode=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im = Image.fromarray(arr)
-    if mode is not None:
-        im = im.convert(mode)
-    im.save(path)
-    return path
-
-
-def make_tree(root: Path, category="widget"):
-    """A small MVTec-style category with RGB, grey, RGBA, palette and 16-bit images."""
-    c = root / category
-    arrays = {}
-    arrays["train/good/000.png"] = _rgb(0)
-    arrays["train/good/001.png"] = _rgb(1)[:, :, 0]  # grey "L"
-    _save(arrays["train/good/000.png"], c / "train/good/000.png")
-    _save(arrays["train/good/001.png"], c / "train/good/001.png")
-    rgba = np.dstack([_rgb(2), np.full((H, W), 7, np.uint8)])
-    arrays["train/good/002.png"] = rgba
-    _save(rgba, c / "train/good/002.png")
-    (c / "train/good/notes.txt").write_text("not an image")
-    _save(_rgb(99), c / "train/good/.hidden.png")
-
-    # Palette image: quantise an RGB image and keep its palette colours as the truth.
-    pal = Image.fromarray(_rgb(3)).quantize(colors=16)
-    (c / "test/good").mkdir(parents=True)
-    pal.save(c / "test/good/000.png")
-    arrays["test/good/000.png"] = np.asarray(pal.convert("RGB"))
-    # 16-bit grey.
-    g16 = (np.random.default_rng(4).integers(0, 65536, (H, W))).astype(np.uint16)
-    _save(g16, c / "test/good/001.png")
-    arrays["test/good/001.png"] = g16
-
-    arrays["test/crack/000.png"] = _rgb(5)
-    _save(_rgb(5), c / "test/crack/000.png")
-    _save(_mask(8, 20, 10, 24), c / "ground_truth/crack/000_mask.png")
-    arrays["test/crack/001.png"] = _rgb(6)
-    _save(_rgb(6), c / "test/crack/001.png")
-    _save(_mask(0, 4, 0, 32, hi=1), c / "ground_truth/crack/001_mask.png")  # stored as 0/1
-    arrays["test/hole/000.png"] = _rgb(7)
-    _save(_rgb(7), c / "test/hole/000.png")
-    _save(_mask(16, 32, 16, 32) > 0, c / "ground_truth/hole/000_mask.png")  # mode "1"
-    return c, arrays
+H = W = fixtures.MIXED_SIZE
 
 
 @pytest.fixture
 def tree(tmp_path):
-    c, arrays = make_tree(tmp_path)
+    c, arrays = fixtures.write_mixed_modes(tmp_path)
     return tmp_path, c, arrays
 
 
 def test_list_categories(tree, tmp_path):
     root, _, _ = tree
     (root / "empty_folder").mkdir()
-    make_tree(root, "another")
+    fixtures.write_mixed_modes(root, "another")
     assert mvtec.list_categories(root) == ["another", "widget"]
 
 
@@ -101,9 +47,9 @@ def test_test_split_labels_masks(tree):
     np.testing.assert_array_equal(s.labels, [1, 1, 0, 0, 1])
     assert len(s) == 5
     assert set(np.unique(s.masks)) <= {0, 1} and s.masks.dtype == np.uint8
-    np.testing.assert_array_equal(s.masks[0], _mask(8, 20, 10, 24) // 255)
-    np.testing.assert_array_equal(s.masks[1], _mask(0, 4, 0, 32, hi=1))  # stored as 0/1
-    np.testing.assert_array_equal(s.masks[4], _mask(16, 32, 16, 32) // 255)
+    np.testing.assert_array_equal(s.masks[0], fixtures.rect_mask(8, 20, 10, 24) // 255)
+    np.testing.assert_array_equal(s.masks[1], fixtures.rect_mask(0, 4, 0, 32, hi=1))  # stored as 0/1
+    np.testing.assert_array_equal(s.masks[4], fixtures.rect_mask(16, 32, 16, 32) // 255)
     assert not s.masks[2:4].any()
     np.testing.assert_array_equal(s.images[0], arrays["test/crack/000.png"])
     np.testing.assert_array_equal(s.images[2], arrays["test/good/000.png"])  # palette -> RGB
@@ -119,7 +65,7 @@ def test_resize_is_pil_bilinear_and_masks_stay_aligned(tree):
     ref = np.asarray(Image.fromarray(arrays["test/crack/000.png"]).resize((16, 16), Image.BILINEAR))
     np.testing.assert_array_equal(s.images[0], ref)
     # The 32px mask rows 8:20, cols 10:24 become rows 4:10, cols 5:12 at half size.
-    np.testing.assert_array_equal(s.masks[0], _mask(4, 10, 5, 12)[:16, :16] // 255)
+    np.testing.assert_array_equal(s.masks[0], fixtures.rect_mask(4, 10, 5, 12)[:16, :16] // 255)
     up = mvtec.load_split(root, "widget", "test", image_size=64)
     np.testing.assert_array_equal(up.masks[4][32:, 32:], 1)
     np.testing.assert_array_equal(up.masks[4][:32], 0)
@@ -229,7 +175,7 @@ def test_decode_sample_is_the_single_entry_point(tree):
     ],
 )
 def test_odd_modes_decode_to_rgb(tmp_path, name, make):
-    src = Image.fromarray(_rgb(11))
+    src = Image.fromarray(fixtures.rgb(11, H, W))
     path = tmp_path / name
     kwargs = {"transparency": 0} if name == "ptrans.png" else {}
     make(src).save(path, **kwargs)

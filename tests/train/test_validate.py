@@ -17,34 +17,7 @@ from rdjax.methods.rd4ad import RD4AD
 from rdjax.train import trainer, validate
 from rdjax.train.validate import ConfigError
 from tests.data import fixtures
-from tests.data.test_bad_files import BREAKAGES, _truncate
-from tests.tiny_config import tiny_rd4ad_config
-
-CATEGORY = "widget"
-
-
-def run_config(root, cache, **train):
-    """The tiny RD4AD setting (random ResNet-18, 64 px) on an MVTec-layout fixture
-    (``tests/data/fixtures.write_mvtec``: 3 train, 2 good + 3 defective test images),
-    one of the 3 train images held out for the threshold."""
-    config = tiny_rd4ad_config(batch_size=2, **{"num_steps": 2, "log_every": 1,
-                                                "checkpoint_every": 1, **train})
-    config.dataset.name, config.dataset.root, config.dataset.category = "mvtec", str(root), CATEGORY
-    config.dataset.data_dir = str(cache)
-    config.eval.batch_size = 4
-    config.eval.num_overlays = 0
-    config.threshold.holdout_fraction = 0.34
-    return config
-
-
-def with_setting(config, name, value):
-    node = config
-    *path, last = name.split(".")
-    for part in path:
-        node = node[part]
-    node[last] = value
-    return config
-
+from tests.tiny_config import CATEGORY, tiny_mvtec_config, tiny_rd4ad_config, with_setting
 
 @pytest.mark.parametrize("name,value,allowed", [
     ("method", "rd4da", "'rd4ad'"),
@@ -145,9 +118,9 @@ def test_bad_setting_leaves_a_new_workdir_untouched(tmp_path, forbid_training):
 
 
 TEST_SPLIT_FAULTS = {
-    "defect image without mask": BREAKAGES["defect image without mask"][::2],
-    "mask of the wrong size": BREAKAGES["mask of the wrong size"][::2],
-    "truncated test image": (lambda c: _truncate(c / "test/crack/001.png"), "test/crack/001.png"),
+    "defect image without mask": fixtures.BREAKAGES["defect image without mask"][::2],
+    "mask of the wrong size": fixtures.BREAKAGES["mask of the wrong size"][::2],
+    "truncated test image": (lambda c: fixtures.truncate(c / "test/crack/001.png"), "test/crack/001.png"),
 }
 
 
@@ -158,7 +131,7 @@ def test_bad_test_file_stops_before_training(tmp_path, forbid_training, case):
     breakage(tmp_path / "src" / CATEGORY)
     workdir = tmp_path / "run"
     with pytest.raises(ConfigError) as e:
-        trainer.train_and_evaluate(run_config(tmp_path / "src", tmp_path / "cache"), str(workdir))
+        trainer.train_and_evaluate(tiny_mvtec_config(tmp_path / "src", tmp_path / "cache"), str(workdir))
     message = str(e.value)
     assert message.startswith(str((tmp_path / "src" / CATEGORY / culprit).resolve()) + ": ")
     assert "skip_bad_files=True" in message and "\n" not in message
@@ -168,7 +141,7 @@ def test_bad_test_file_stops_before_training(tmp_path, forbid_training, case):
 def test_validation_set_problems_name_the_setting(tmp_path, forbid_training):
     fixtures.write_mvtec(tmp_path / "src", CATEGORY)
     (tmp_path / "val" / "other").mkdir(parents=True)  # no <category>/test inside
-    config = run_config(tmp_path / "src", tmp_path / "cache")
+    config = tiny_mvtec_config(tmp_path / "src", tmp_path / "cache")
     config.threshold.validation_root = str(tmp_path / "val")
     with pytest.raises(ConfigError, match=r"^config.threshold.validation_root='.*/val': category "
                                           r"'widget' not found"):
@@ -186,7 +159,7 @@ def test_validation_set_problems_name_the_setting(tmp_path, forbid_training):
 def test_inputs_hold_both_splits_decoded(tmp_path):
     """What the trainer gets after the checks: the same arrays the loaders give."""
     fixtures.write_mvtec(tmp_path / "src", CATEGORY)
-    config = run_config(tmp_path / "src", tmp_path / "cache")
+    config = tiny_mvtec_config(tmp_path / "src", tmp_path / "cache")
     inputs = validate.load_inputs(config)
     test = datasets.load(config.dataset, "test")
     assert (len(inputs.train), len(inputs.holdout), len(inputs.test)) == (2, 1, 5)

@@ -20,7 +20,7 @@ from rdjax.train.jsonl_writer import read_jsonl
 from rdjax.train.validate import ConfigError
 from rdjax.train.workdir import WorkdirBusyError, WorkdirError
 from tests.data import fixtures
-from tests.train.test_validate import CATEGORY, run_config, with_setting
+from tests.tiny_config import CATEGORY, tiny_mvtec_config, with_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def finished(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("safety")
     fixtures.write_mvtec(tmp / "src", CATEGORY)
     workdir = tmp / "run"
-    config = run_config(tmp / "src", tmp / "cache")
+    config = tiny_mvtec_config(tmp / "src", tmp / "cache")
     trainer.train_and_evaluate(config, str(workdir))
     first_results = (workdir / "results.json").read_text()
     ckpts = workdir / "checkpoints"
@@ -108,7 +108,7 @@ REFUSED = {
 
 def rerun(finished, name):
     (setting, value), error, words = REFUSED[name]
-    config = with_setting(run_config(finished.src, finished.cache), setting, value)
+    config = with_setting(tiny_mvtec_config(finished.src, finished.cache), setting, value)
     config.eval.sigma = finished.config.eval.sigma
     with pytest.raises(error) as e:
         trainer.train_and_evaluate(config, str(finished.workdir))
@@ -162,7 +162,7 @@ def test_second_training_stops_at_once_and_a_dead_holder_is_taken_over(finished,
         raise PastTheLock
 
     monkeypatch.setattr(validate, "load_inputs", reached)  # the first thing after the lock
-    config = run_config(finished.src, finished.cache)
+    config = tiny_mvtec_config(finished.src, finished.cache)
     config.eval.sigma = finished.config.eval.sigma
     before = snapshot(finished.workdir)
     with pytest.raises(WorkdirBusyError, match=rf"in use by training process {lock_holder.pid} on "
@@ -212,7 +212,7 @@ def test_finished_workdir_still_serves_predict_and_export(finished, tmp_path, ca
 
 def test_record_evaluation_keeps_each_previous_evaluation(tmp_path):
     """Two evaluations within one second keep separate records."""
-    config = run_config(tmp_path, tmp_path)
+    config = tiny_mvtec_config(tmp_path, tmp_path)
     workdir_lib.record_evaluation(str(tmp_path), config, {"image_auroc": 0.5}, {"threshold": 1.0})
     workdir_lib.record_evaluation(str(tmp_path), config, {"image_auroc": 0.6}, None)
     workdir_lib.record_evaluation(str(tmp_path), config, {"image_auroc": 0.7}, {"threshold": 2.0})
