@@ -59,7 +59,8 @@ def run(steps: int, storages: Sequence[str]) -> Dict[str, np.ndarray]:
     import jax.numpy as jnp
     from rdjax.data import pipeline
     from rdjax.methods import get_method
-    from rdjax.train import feature_cache, sharding, trainer
+    from rdjax.core import sharding
+    from rdjax.train import feature_cache, trainer
     from rdjax.train.state import TrainState
     from tests.tiny_config import tiny_rd4ad_config
 
