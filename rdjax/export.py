@@ -31,6 +31,7 @@ import numpy as np
 from absl import flags
 
 from rdjax import cli
+from rdjax.core import batching
 
 FORMAT = "rdjax-export-v1"
 DEFAULT_NAME = "model.rdjax"
@@ -54,13 +55,8 @@ class Model:
         size = self.image_size
         if images.ndim != 4 or images.shape[1:] != (size, size, 3):
             raise ValueError(f"images must be uint8 (N, {size}, {size}, 3), got {images.shape}")
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
-            pad = self.batch_size - len(chunk)
-            if pad:
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-            out.append(np.asarray(self.predict_batch(chunk))[:len(chunk) - pad])
+        out = [np.asarray(self.predict_batch(chunk))[:real]
+               for chunk, real in batching.padded_batches(images, self.batch_size)]
         return np.concatenate(out) if out else np.zeros((0, size, size), np.float32)
 
 

@@ -11,7 +11,7 @@ from absl import logging
 
 from rdjax.eval import metrics as metrics_lib
 from rdjax.eval import overlay, report
-from rdjax.core import sharding
+from rdjax.core import batching, sharding
 
 
 @functools.lru_cache(maxsize=4)
@@ -31,16 +31,12 @@ def predict_maps(method, variables, images: np.ndarray, batch_size: int, mesh) -
     n = len(images)
     out = []
     last_report = time.time()
-    for start in range(0, n, batch_size):
-        chunk = images[start:start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+    for chunk, real in batching.padded_batches(images, batch_size):
         batch = sharding.shard_whole_batch(chunk, mesh)
         maps = np.asarray(jax.device_get(map_fn(variables, batch)))
-        out.append(maps[:batch_size - pad])
+        out.append(maps[:real])
         if time.time() - last_report > 10:
-            logging.info("Anomaly maps: %d / %d images", min(start + batch_size, n), n)
+            logging.info("Anomaly maps: %d / %d images", sum(map(len, out)), n)
             last_report = time.time()
     return np.concatenate(out)
 

@@ -16,7 +16,7 @@ Masks are (N, H, W) arrays binarised with ``> 0.5`` (as RD4AD does); maps are
 """
 
 import math
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 from skimage import measure
@@ -154,6 +154,12 @@ def aupro(masks, maps, fpr_limit: float = 0.3) -> float:
     return _trapezoid_until(fpr, pro, fpr_limit) / fpr_limit
 
 
+def component_scores(mask: np.ndarray, amap: np.ndarray) -> List[np.ndarray]:
+    """The sorted map values of each GT connected component (8-connectivity) of ``mask``."""
+    regions, count = measure.label(mask, return_num=True)
+    return [np.sort(amap[regions == region]) for region in range(1, count + 1)]
+
+
 def _pro_single_image(mask: np.ndarray, amap: np.ndarray, num_thresholds: int,
                       fpr_limit: float) -> float:
     """RD4AD's ``compute_pro`` for one image (``mask`` boolean with >= 1 GT pixel).
@@ -180,12 +186,11 @@ def _pro_single_image(mask: np.ndarray, amap: np.ndarray, num_thresholds: int,
     thresholds = np.arange(lo, hi, (hi - lo) / num_thresholds)
 
     fpr = (neg.size - np.searchsorted(neg, thresholds, side="right")) / neg.size
-    regions, count = measure.label(mask, return_num=True)
+    components = component_scores(mask, amap)
     overlap = np.zeros_like(thresholds)
-    for region in range(1, count + 1):
-        scores = np.sort(amap[regions == region])
+    for scores in components:
         overlap += (scores.size - np.searchsorted(scores, thresholds, side="right")) / scores.size
-    pro = overlap / count
+    pro = overlap / len(components)
 
     keep = fpr < fpr_limit
     fpr, pro = fpr[keep], pro[keep]

@@ -24,7 +24,6 @@ import shutil
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from skimage import measure
 
 from rdjax.data.decode import NORMAL
 from rdjax.eval import metrics as metrics_lib
@@ -80,10 +79,8 @@ def pro_curve(masks, maps, fpr_limit: float = PRO_FPR_LIMIT,
     masks = np.asarray(masks) > 0.5
     maps = np.asarray(maps)
     neg = np.sort(maps[~masks])
-    components = []
-    for mask, amap in zip(masks, maps):
-        regions, count = measure.label(mask, return_num=True)
-        components += [np.sort(amap[regions == r]) for r in range(1, count + 1)]
+    components = [c for mask, amap in zip(masks, maps)
+                  for c in metrics_lib.component_scores(mask, amap)]
     if not components or neg.size == 0:
         return np.zeros(1), np.zeros(1)
     targets = np.linspace(0.0, min(1.0, fpr_limit * 1.05), num_points)
