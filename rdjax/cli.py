@@ -53,9 +53,10 @@ COMMANDS = {
         "rdjax benchmark --config=quickstart --out=benchmark_results"),
     "sweep": Command(
         "rdjax.sweep",
-        "Run methods x categories x seeds from configs, one resumable workdir each, and "
-        "write the results table (Markdown and CSV).",
-        "rdjax sweep --help"),
+        "Run methods x categories x seeds (each method's paper recipe), one resumable workdir "
+        "each, and write the papers' results table (Markdown and CSV).",
+        "rdjax sweep --dataset=mvtec --root=/data/mvtec --categories=all --methods=rd4ad,mrkd "
+        "--out=runs/mvtec"),
 }
 
 
