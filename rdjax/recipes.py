@@ -23,6 +23,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import ml_collections
 
+from rdjax.data import categories
+
 METHODS = ("rd4ad", "mrkd", "rdpp", "two_stage", "ikd", "bidirectional", "rde")
 
 # Named variants: (method, {setting: value}) applied on top of the method's recipe.
@@ -50,7 +52,7 @@ PAPER_BATCH = {"ikd": 2}
 # RD-E (URD train.py): 5000 iterations, 10000 for cable and transistor; VisA 10000.
 RDE_STEPS, RDE_LONG_STEPS, RDE_LONG = 5000, 10000, ("cable", "transistor")
 
-MVTEC_TEXTURES = ("carpet", "grid", "leather", "tile", "wood")
+MVTEC_TEXTURES = categories.MVTEC_TEXTURES
 
 
 def method_of(name: str) -> str:

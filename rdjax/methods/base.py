@@ -6,11 +6,17 @@ The trainer (``rdjax/train/trainer.py``) talks to a method through this interfac
 and never branches on the method's name:
 
 * ``init(rng, images) -> Variables``
-* ``loss(params, model_state, frozen, batch, rng) -> (loss, (metrics, new_model_state))``
 * ``anomaly_map(variables, images) -> (N, H, W)`` float32 map at image size
+* ``train_step(tx, state, batch, rng) -> (state, metrics)``: by default one
+  ``loss`` and one optimiser step; override to alternate updates (RD-E), and then
+  no ``loss`` is needed.
+* ``loss(params, model_state, frozen, batch, rng, step) -> (loss, (metrics, new_model_state))``:
+  the default step's objective; ``step`` is the training step (int32 scalar) for
+  losses that change over training (two-stage's stages).
 * ``optimizer() -> optax.GradientTransformation``
-* ``train_step(tx, state, batch, rng) -> (state, metrics)``: one loss and one
-  optimiser step by default; override to alternate updates.
+* ``caches_teacher_features``: a class attribute, True when ``loss`` trains on the
+  un-augmented images through the frozen teacher and reads the teacher's features
+  from the batch when present (``rdjax/train/feature_cache.py``); False by default.
 * ``set_schedule(steps_per_epoch, total_steps)``: called by the trainer once the data
   are known, for settings a method derives from them (two-stage's stage length,
   bidirectional's DWA window); nothing by default.
@@ -50,6 +56,9 @@ def normalize_images(images: jax.Array, mean, std, dtype=jnp.float32) -> jax.Arr
 class Method(abc.ABC):
     """Base class: holds the config; subclasses implement the four hooks."""
 
+    # The trainer may compute the frozen teacher's features once and put them in the batch.
+    caches_teacher_features = False
+
     def __init__(self, config):
         self.config = config
 
@@ -57,10 +66,13 @@ class Method(abc.ABC):
     def init(self, rng: jax.Array, images: jax.Array) -> Variables:
         """Creates (and loads pretrained) variables from a small uint8 sample batch."""
 
-    @abc.abstractmethod
-    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array],
-             rng: jax.Array) -> Tuple[jax.Array, Tuple[Dict[str, jax.Array], PyTree]]:
-        """Pure, jit-able training loss; ``batch['image']`` is uint8 NHWC."""
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng: jax.Array,
+             step=None) -> Tuple[jax.Array, Tuple[Dict[str, jax.Array], PyTree]]:
+        """Pure, jit-able training loss of the default ``train_step``; ``batch['image']`` is
+        uint8 NHWC, ``step`` the training step (None outside training)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no loss: a method must implement loss() for the "
+            f"default train_step, or override train_step (rdjax/methods/base.py).")
 
     @abc.abstractmethod
     def anomaly_map(self, variables: Variables, images: jax.Array) -> jax.Array:
@@ -83,7 +95,7 @@ class Method(abc.ABC):
         """
 
         def loss_fn(params):
-            return self.loss(params, state.model_state, state.frozen, batch, rng)
+            return self.loss(params, state.model_state, state.frozen, batch, rng, state.step)
 
         (_, (metrics, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)

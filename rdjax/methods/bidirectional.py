@@ -98,6 +98,8 @@ def repository_map(teacher, student, image_size: int) -> jax.Array:
 class Bidirectional(RD4AD):
     """Forward and reverse students against one teacher, DWA-weighted, fused maps."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         super().__init__(config)
         o = config.bidirectional
@@ -151,7 +153,7 @@ class Bidirectional(RD4AD):
         state.update(forward=f_vars["batch_stats"], dwa=dwa_init())
         return Variables(params=params, model_state=state, frozen={"teacher": teacher_vars})
 
-    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng, step=None):
         x = self.normalize(batch["image"])
         teacher = self.teacher_features(frozen["teacher"], x)
         reverse, new_state = self.student_features(params, model_state, teacher, train=True)

@@ -109,6 +109,8 @@ def ikd_scale_loss(t: jax.Array, s: jax.Array, margin: jax.Array, beta: float, g
 class IKD(RD4AD):
     """Forward distillation into a from-scratch student of the teacher's family."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         super().__init__(config)
         o = config.ikd
@@ -145,7 +147,7 @@ class IKD(RD4AD):
         return Variables(params={"student": s_vars["params"]}, model_state=state,
                          frozen={"teacher": teacher_vars})
 
-    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng, step=None):
         o = self.config.ikd
         x = self.normalize(batch["image"])
         teacher = self.chosen(self.teacher_features(frozen["teacher"], x))

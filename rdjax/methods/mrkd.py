@@ -32,6 +32,8 @@ from rdjax.models.flm import GenerationHeads, spatial_keep_masks
 class MRKD(RD4AD):
     """RD4AD + image-level patch swap + feature-level masking with generation heads."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         if "mrkd" not in config:
             raise ValueError("config.mrkd is missing: start from configs/mrkd.py.")
@@ -57,7 +59,7 @@ class MRKD(RD4AD):
         heads = self.heads.init(r_heads, feats)["params"]
         return variables.replace(params={**variables.params, "flm": heads})
 
-    def loss(self, params, model_state, frozen, batch, rng):
+    def loss(self, params, model_state, frozen, batch, rng, step=None):
         o = self.config.mrkd
         k_ilm, k_flm = jax.random.split(rng)
         images = batch["image"]

@@ -8,7 +8,8 @@ Later methods subclass this and override a hook or two.
 The training input is never augmented, so the trainer may precompute the teacher's
 features of the training set once (``rdjax/train/feature_cache.py``) and hand them in
 the batch under ``teacher_features/0`` … (see :func:`cached_teacher_features`); ``loss``
-then skips the teacher. Subclasses that override ``loss`` never get them.
+then skips the teacher. Subclasses that override ``loss`` declare
+``caches_teacher_features = False`` and never get them.
 """
 
 import functools
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 
 from rdjax.core.anomaly_map import anomaly_map as combine_maps
 from rdjax.methods.base import Method, Variables, normalize_images
+from rdjax.methods.common import check_same_structure, run_once
 from rdjax.methods.losses import distillation_loss
 from rdjax.models.factory import build_networks
 
@@ -38,31 +40,12 @@ def cached_teacher_features(batch: Dict[str, jax.Array]) -> Optional[List[jax.Ar
     return [batch[k] for k in keys] or None
 
 
-def run_once(fn, *args):
-    """``jax.jit(fn)(*args)`` for code that runs once (initialisation). On CPU it is compiled
-    without LLVM optimisation: initialising ResNet-18's student then takes ~6 s instead of
-    ~20 s jitted (XLA's compile of the many random initialisers dominates) or ~25 s eagerly.
-    Under an outer trace (``jax.eval_shape``, a jitted ``init``) it just calls ``fn``."""
-    if any(isinstance(a, jax.core.Tracer) for a in jax.tree_util.tree_leaves(args)):
-        return fn(*args)
-    options = {"xla_backend_optimization_level": 0} if jax.default_backend() == "cpu" else None
-    return jax.jit(fn).lower(*args).compile(compiler_options=options)(*args)
-
-
-def check_same_structure(expected, loaded, what: str):
-    """Raises a clear error if ``loaded`` doesn't match ``expected`` leaf for leaf."""
-    exp = {jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(expected)}
-    got = {jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(loaded)}
-    missing = sorted(set(exp) - set(got))
-    unexpected = sorted(set(got) - set(exp))
-    wrong = sorted(k for k in set(exp) & set(got) if tuple(exp[k]) != tuple(got[k]))
-    if missing or unexpected or wrong:
-        raise ValueError(f"{what} do not fit the model: missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]}, wrong shape {[(k, got[k], exp[k]) for k in wrong[:5]]}.")
-
-
 class RD4AD(Method):
     """The base reverse-distillation method."""
+
+    # Its loss sees only clean images through the frozen teacher; subclasses whose loss
+    # corrupts the input or trains the teacher set this to False.
+    caches_teacher_features = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -126,7 +109,7 @@ class RD4AD(Method):
         params, state = self.init_student(rs, feats)
         return Variables(params=params, model_state=state, frozen={"teacher": teacher_vars})
 
-    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
+    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng, step=None):
         teacher = cached_teacher_features(batch)
         if teacher is None:
             teacher = self.teacher_features(frozen["teacher"], self.normalize(batch["image"]))

@@ -23,8 +23,9 @@ Every step makes Perlin-noise anomalies ``x_aug`` with masks ``M``
    ``D(S(T(x)), T(x)) + D(S(T(x_aug)), T(x)) + D(S(T(x)), E(x)) + D(S(T(x_aug)), E(x))``,
    D = RD4AD's flattened cosine loss.
 
-The optimiser state is ``{'teacher': adam state, 'student': adam state}``: each
-half-step updates only its group's parameters and Adam moments. Anomaly map:
+The optimiser is ``optax.multi_transform`` of one Adam per group (state: one per
+group); each half-step updates only its group's parameters and Adam moments
+(``group_update``). RD-E has no single ``loss``: it overrides ``train_step``. Anomaly map:
 RD4AD's (per-scale ``1 − cos(S, T)``, sum, Gaussian σ = 4) with the trained teacher.
 """
 
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 import optax
 
 from rdjax.core.anomaly_map import cosine_distance, resize_bilinear_align_corners
+from rdjax.data import categories
 from rdjax.data.augmentations import perlin
 from rdjax.methods.base import Variables
 from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
@@ -44,26 +46,6 @@ from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.skip_decoder import SkipFusionDecoder
 
 GROUPS = ("teacher", "student")
-
-
-def grouped_transform(transforms: Dict[str, optax.GradientTransformation]) -> optax.GradientTransformation:
-    """One transform per top-level key of the params dict; state ``{key: state}``.
-
-    Its ``update`` updates every group; RD-E's ``train_step`` instead applies each
-    group's transform alone, so the other group's state is left as it is.
-    """
-
-    def init(params):
-        return {k: tx.init(params[k]) for k, tx in transforms.items()}
-
-    def update(updates, state, params=None):
-        new_updates, new_state = {}, {}
-        for k, tx in transforms.items():
-            new_updates[k], new_state[k] = tx.update(updates[k], state[k],
-                                                     None if params is None else params[k])
-        return new_updates, new_state
-
-    return optax.GradientTransformation(init, update)
 
 
 def xavier_normal_convs(params, rng):
@@ -112,6 +94,8 @@ def student_objective(s_normal, s_aug, t_normal, e_normal) -> jax.Array:
 class RDE(RD4AD):
     """Expert (frozen) → teacher (trained) → skip-fused student, alternating updates."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         super().__init__(config)
         o = config.rde
@@ -126,7 +110,7 @@ class RDE(RD4AD):
             final_relu=not spec.signed_features, gated=bool(o.gated), dtype=self.dtype)
         d = config.dataset
         self.use_foreground = o.foreground == "always" or (
-            o.foreground == "auto" and d.name == "mvtec" and d.category in perlin.OBJECT_CATEGORIES)
+            o.foreground == "auto" and categories.rde_foreground(d.name, d.category))
 
     # ---- networks ---------------------------------------------------------------------
     def teacher_apply(self, params, stats, x, train: bool):
@@ -155,7 +139,20 @@ class RDE(RD4AD):
                 "student": optax.adam(t.learning_rate, b1=t.b1, b2=t.b2)}
 
     def optimizer(self) -> optax.GradientTransformation:
-        return grouped_transform(self.group_transforms())
+        """``optax.multi_transform`` of the two groups' Adams (state: one per group)."""
+        return optax.multi_transform(self.group_transforms(), {g: g for g in GROUPS})
+
+    def group_update(self, state, group: str, grads, stats):
+        """``state`` after one step of ``group``'s own Adam (its part of the multi_transform
+        state) with ``grads``, and its BatchNorm ``stats``; the other group's parameters,
+        statistics and Adam moments stay as they are."""
+        p, o = state.params, state.opt_state
+        tx = optax.masked(self.group_transforms()[group], {g: g == group for g in GROUPS})
+        # The other group's entries are masked out: the inner Adam never sees them.
+        updates, inner = tx.update({**p, group: grads}, o.inner_states[group], p)
+        return state.replace(params={**p, group: optax.apply_updates(p[group], updates[group])},
+                             model_state={**state.model_state, group: stats},
+                             opt_state=o._replace(inner_states={**o.inner_states, group: inner}))
 
     # ---- the two phases ---------------------------------------------------------------
     def synthesize(self, frozen, images, rng):
@@ -177,27 +174,21 @@ class RDE(RD4AD):
         s_aug, stats = self.student_apply(student_params, stats, t_aug, train=True)
         return student_objective(s_normal, s_aug, t_normal, e_normal), stats
 
-    def teacher_step(self, tx, state, inputs):
+    def teacher_step(self, state, inputs):
         """Phase 1: one Adam step on the teacher's parameters only."""
-        p, s, o = state.params, state.model_state, state.opt_state
+        p, s = state.params, state.model_state
         (loss, stats), grads = jax.value_and_grad(self.teacher_loss, has_aux=True)(
             p["teacher"], s["teacher"], inputs)
-        updates, opt = tx.update(grads, o["teacher"], p["teacher"])
-        return state.replace(params={**p, "teacher": optax.apply_updates(p["teacher"], updates)},
-                             model_state={**s, "teacher": stats},
-                             opt_state={**o, "teacher": opt}), loss
+        return self.group_update(state, "teacher", grads, stats), loss
 
-    def student_step(self, tx, state, inputs):
+    def student_step(self, state, inputs):
         """Phase 2: one Adam step on the student's parameters only, with the current teacher."""
-        p, s, o = state.params, state.model_state, state.opt_state
+        p, s = state.params, state.model_state
         t_normal, _ = self.teacher_apply(p["teacher"], s["teacher"], inputs["x"], train=False)
         t_aug, _ = self.teacher_apply(p["teacher"], s["teacher"], inputs["x_aug"], train=False)
         (loss, stats), grads = jax.value_and_grad(self.student_loss, has_aux=True)(
             p["student"], s["student"], t_normal, t_aug, inputs["e_normal"])
-        updates, opt = tx.update(grads, o["student"], p["student"])
-        return state.replace(params={**p, "student": optax.apply_updates(p["student"], updates)},
-                             model_state={**s, "student": stats},
-                             opt_state={**o, "student": opt}), loss
+        return self.group_update(state, "student", grads, stats), loss
 
     # ---- the method interface ---------------------------------------------------------
     def init(self, rng, images) -> Variables:
@@ -222,26 +213,14 @@ class RDE(RD4AD):
                          frozen={"expert": expert, "textures": textures})
 
     def train_step(self, tx, state, batch: Dict[str, jax.Array], rng):
-        """Teacher phase, then student phase; ``tx`` (the grouped transform) is not used directly."""
-        groups = self.group_transforms()
+        """Teacher phase, then student phase, each with its group's Adam (``group_update``;
+        ``tx`` is ``optimizer()``, whose state they share, and is not called as a whole)."""
         inputs = self.synthesize(state.frozen, batch["image"], rng)
-        state, teacher_loss = self.teacher_step(groups["teacher"], state, inputs)
-        state, student_loss = self.student_step(groups["student"], state, inputs)
+        state, teacher_loss = self.teacher_step(state, inputs)
+        state, student_loss = self.student_step(state, inputs)
         metrics = {"loss": teacher_loss + student_loss, "teacher_loss": teacher_loss,
                    "student_loss": student_loss, "mask_fraction": jnp.mean(inputs["mask"])}
         return state.replace(step=state.step + 1), metrics
-
-    def loss(self, params, model_state, frozen, batch: Dict[str, jax.Array], rng):
-        """Both phases' objectives at fixed parameters (their sum); training alternates instead."""
-        inputs = self.synthesize(frozen, batch["image"], rng)
-        teacher_loss, t_stats = self.teacher_loss(params["teacher"], model_state["teacher"], inputs)
-        t_normal, _ = self.teacher_apply(params["teacher"], model_state["teacher"], inputs["x"], False)
-        t_aug, _ = self.teacher_apply(params["teacher"], model_state["teacher"], inputs["x_aug"], False)
-        student_loss, s_stats = self.student_loss(params["student"], model_state["student"],
-                                                  t_normal, t_aug, inputs["e_normal"])
-        loss = teacher_loss + student_loss
-        metrics = {"loss": loss, "teacher_loss": teacher_loss, "student_loss": student_loss}
-        return loss, (metrics, {"teacher": t_stats, "student": s_stats})
 
     def anomaly_map(self, variables: Variables, images) -> jax.Array:
         x = self.normalize(images)

@@ -75,6 +75,8 @@ def parameter_groups(params):
 class RDPP(RD4AD):
     """RD4AD with projection layers, simplex-noise pseudo-anomalies and the multi-task loss."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         if "rdpp" not in config:
             raise ValueError("config.rdpp is missing: start from configs/rdpp.py.")
@@ -109,7 +111,7 @@ class RDPP(RD4AD):
         proj = self.projection.init(r_proj, feats)["params"]
         return variables.replace(params={**variables.params, "projection": proj})
 
-    def loss(self, params, model_state, frozen, batch, rng):
+    def loss(self, params, model_state, frozen, batch, rng, step=None):
         o = self.config.rdpp
         k_noise, k_perm = jax.random.split(rng)
         x01 = batch["image"].astype(jnp.float32) / 255.0

@@ -34,6 +34,8 @@ from rdjax.models.mutual_fusion import MutualFusionOCBE
 class TwoStageRKD(RD4AD):
     """Masked-restoration stage, then plain distillation, with the enhanced bottleneck."""
 
+    caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+
     def __init__(self, config):
         if "two_stage" not in config:
             raise ValueError("config.two_stage is missing: start from configs/two_stage.py.")
@@ -60,18 +62,16 @@ class TwoStageRKD(RD4AD):
         if self.config.two_stage.stage1_steps < 0:
             self.stage1_steps = total_steps // 2
 
-    def train_step(self, tx, state, batch, rng):
-        """Hands the step counter to the loss, which picks the stage from it."""
-        return super().train_step(tx, state, {**batch, "step": state.step}, rng)
-
-    def loss(self, params, model_state, frozen, batch, rng):
+    def loss(self, params, model_state, frozen, batch, rng, step=None):
         o = self.config.two_stage
         if self.stage1_steps is None:
             raise ValueError("config.two_stage.stage1_steps=-1 (half the run) is derived by the "
                              "trainer (set_schedule); outside it set a number of steps.")
+        if step is None:
+            raise ValueError("TwoStageRKD.loss needs the training step (its stage depends on it).")
         x = self.normalize(batch["image"])
         target = self.teacher_features(frozen["teacher"], x)
-        in_stage1 = batch.get("step", jnp.int32(0)) < self.stage1_steps
+        in_stage1 = step < self.stage1_steps
 
         def masked_features():
             return self.teacher_features(frozen["teacher"], mask_patches(rng, x, o.mask_patch,

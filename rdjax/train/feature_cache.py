@@ -2,10 +2,10 @@
 
 RD4AD trains on images that are never augmented, through a frozen teacher, so each
 training image's teacher features never change. Computing them once removes the
-teacher's forward pass from every step. The trainer asks :func:`is_valid`: only a
-method whose class uses RD4AD's own ``loss`` may cache (subclasses that override
-``loss``, e.g. to corrupt the input, never do). The features go in the batch under
-``teacher_features/<scale>`` and ``RD4AD.loss`` uses them when present.
+teacher's forward pass from every step. The trainer asks :func:`is_valid`: a method
+may cache when it declares ``caches_teacher_features`` (``rdjax/methods/base.py``; RD4AD
+does, its subclasses that corrupt the input or train the teacher do not). The features go
+in the batch under ``teacher_features/<scale>`` and ``RD4AD.loss`` uses them when present.
 
 Settings (``config.train``):
 
@@ -29,8 +29,8 @@ import numpy as np
 from absl import logging
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rdjax.methods.rd4ad import RD4AD, cached_teacher_features_keys
-from rdjax.core import sharding
+from rdjax.core import batching, sharding
+from rdjax.methods.rd4ad import cached_teacher_features_keys
 
 INDEX_KEY = "example_index"
 DTYPES = ("float32", "bfloat16", "float16", "float64")
@@ -38,8 +38,8 @@ STORAGES = ("host", "device")
 
 
 def is_valid(method) -> bool:
-    """Caching is valid only for methods that use RD4AD's own (un-augmented) loss."""
-    return isinstance(method, RD4AD) and type(method).loss is RD4AD.loss
+    """Caching is valid for methods that declare it (their loss reads the cached features)."""
+    return bool(getattr(method, "caches_teacher_features", False))
 
 
 def enabled(method, config) -> bool:
@@ -71,13 +71,8 @@ def compute_teacher_features(method, frozen, images: np.ndarray, batch_size: int
 
     fn = jax.jit(features, out_shardings=data)
     frozen = jax.device_put(frozen, NamedSharding(mesh, PartitionSpec()))
-    parts = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        n = len(chunk)
-        if n < batch_size:  # pad with copies of the last image; one compiled shape
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch_size - n, axis=0)])
-        parts.append([np.asarray(f)[:n] for f in fn(frozen, jax.device_put(chunk, data))])
+    parts = [[np.asarray(f)[:n] for f in fn(frozen, jax.device_put(chunk, data))]
+             for chunk, n in batching.padded_batches(images, batch_size)]  # one compiled shape
     return [np.concatenate(scale) for scale in zip(*parts)]
 
 

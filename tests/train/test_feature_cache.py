@@ -7,6 +7,7 @@ import pytest
 
 from rdjax.core import sharding
 from rdjax.data import pipeline
+from rdjax.methods import METHODS
 from rdjax.methods.rd4ad import RD4AD, cached_teacher_features, cached_teacher_features_keys
 from rdjax.train import feature_cache
 from rdjax.train.state import TrainState
@@ -32,8 +33,10 @@ def setup():
 
 
 class Augmenting(RD4AD):
-    def loss(self, params, model_state, frozen, batch, rng):  # e.g. corrupts the input first
-        return super().loss(params, model_state, frozen, batch, rng)
+    caches_teacher_features = False  # e.g. its loss corrupts the input first
+
+    def loss(self, params, model_state, frozen, batch, rng, step=None):
+        return super().loss(params, model_state, frozen, batch, rng, step)
 
 
 class OtherMap(RD4AD):
@@ -41,11 +44,13 @@ class OtherMap(RD4AD):
         return super().anomaly_map(variables, images)
 
 
-def test_only_rd4ads_own_loss_may_cache():
+def test_only_methods_that_declare_it_may_cache():
     config = tiny_config()
     assert feature_cache.is_valid(RD4AD(config))
-    assert feature_cache.is_valid(OtherMap(config))  # inherits RD4AD.loss
+    assert feature_cache.is_valid(OtherMap(config))  # inherits RD4AD.loss and its declaration
     assert not feature_cache.is_valid(Augmenting(config))
+    # Of the registered methods only RD4AD trains on clean images through a frozen teacher.
+    assert [name for name, cls in METHODS.items() if cls.caches_teacher_features] == ["rd4ad"]
     assert feature_cache.enabled(RD4AD(config), config)
     off = tiny_config(cache_teacher_features=False)
     assert not feature_cache.enabled(RD4AD(off), off)

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rdjax.data import categories
+
 MAX_ATTEMPTS = 200
 
 
@@ -77,11 +79,12 @@ TEXTURE_PRESET = MVTEC_PRESETS["carpet"]
 
 
 def resolve_preset(name: str, dataset_config) -> PatchSwapSpec:
-    """``'auto'``: the dataset category's MVTec row, or ``'texture'`` for the embedded dataset."""
+    """``'auto'``: the dataset category's MVTec row, or ``'texture'`` for other texture
+    categories (``rdjax/data/categories.py``, e.g. the embedded dataset's)."""
     if name == "auto":
         if dataset_config.category in MVTEC_PRESETS:
             return MVTEC_PRESETS[dataset_config.category]
-        if dataset_config.name == "synthetic":
+        if categories.kind(dataset_config.name, dataset_config.category) == "texture":
             return TEXTURE_PRESET
         raise ValueError(f"config.mrkd.ilm_preset='auto' has no patch-swap table for category "
                          f"'{dataset_config.category}'; set it to 'texture' or an MVTec AD category "

@@ -30,7 +30,7 @@ resized to the image size. Both add random 90° turns and flips and are
 deterministic from a seed.
 
 Foreground (``foreground_masks``): RD-E keeps anomalies on the object for
-object categories (``OBJECT_CATEGORIES``, grabCut / Otsu in the original). Here
+object categories (``rdjax.data.categories.rde_foreground``, grabCut / Otsu in the original). Here
 a simple on-device estimate: the colour distance of every pixel from the median
 colour of the image's 4-px border, thresholded by Otsu's method (64 bins),
 then a 5×5 closing. It assumes a roughly uniform background, as in MVTec AD's
@@ -49,9 +49,6 @@ MAX_LOG2_RES = 5  # lattice cells per axis: 2^0 … 2^5
 THRESHOLD = 0.5
 MAX_BETA = 0.8
 MAX_ANGLE_DEG = 90.0
-# MVTec AD categories whose anomalies RD-E keeps on the object (transistor is not among them).
-OBJECT_CATEGORIES = ("bottle", "cable", "capsule", "hazelnut", "metal_nut", "pill", "screw",
-                     "toothbrush", "zipper")
 TEXTURE_SOURCES = ("astronaut", "camera", "cell", "chelsea", "checkerboard", "clock", "coffee",
                    "coins", "colorwheel", "hubble_deep_field", "immunohistochemistry", "moon",
                    "page", "retina", "rocket", "text")
