@@ -40,7 +40,7 @@ import optax
 from rdjax.core.anomaly_map import cosine_distance, resize_bilinear_align_corners
 from rdjax.data import categories
 from rdjax.data.augmentations import perlin
-from rdjax.methods.base import Variables
+from rdjax.methods.base import Method, Variables
 from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.skip_decoder import SkipFusionDecoder
@@ -95,6 +95,7 @@ class RDE(RD4AD):
     """Expert (frozen) → teacher (trained) → skip-fused student, alternating updates."""
 
     caches_teacher_features = False  # its own loss (rdjax/train/feature_cache.py)
+    loss = Method.loss  # no single loss: train_step alternates two updates (not RD4AD's loss)
 
     def __init__(self, config):
         super().__init__(config)
