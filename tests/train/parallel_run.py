@@ -57,9 +57,9 @@ def run(steps: int, storages: Sequence[str]) -> Dict[str, np.ndarray]:
     """Trains ``steps`` steps from the same initial state once per cache storage."""
     import jax
     import jax.numpy as jnp
+    from rdjax.core import sharding
     from rdjax.data import pipeline
     from rdjax.methods import get_method
-    from rdjax.core import sharding
     from rdjax.train import feature_cache, trainer
     from rdjax.train.state import TrainState
     from tests.tiny_config import tiny_rd4ad_config
