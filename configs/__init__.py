@@ -4,17 +4,20 @@ This folder is installed as the package ``rdjax.configs`` (setup.py maps it), so
 ship with rdjax and a config can be named instead of given by path:
 ``--config=quickstart`` or ``--config=magnetic_tile:mrkd`` is ``configs/quickstart.py`` or
 ``configs/magnetic_tile.py:mrkd`` from the installed package. A file that exists always wins.
+A method's config takes a variant, ``--config=mrkd:paper`` (``:quick`` is the default);
+``common.py`` writes both variants once and is not a config itself.
 """
 
 import os
 from typing import List, Sequence
 
 FOLDER = os.path.dirname(os.path.abspath(__file__))
+HELPERS = ("__init__", "common")  # modules without a get_config()
 
 
 def names() -> List[str]:
     """The built-in config names, e.g. ``['bidirectional', ..., 'quickstart', ...]``."""
-    return sorted(f[:-3] for f in os.listdir(FOLDER) if f.endswith(".py") and f != "__init__.py")
+    return sorted(f[:-3] for f in os.listdir(FOLDER) if f.endswith(".py") and f[:-3] not in HELPERS)
 
 
 def resolve(value: str) -> str:

@@ -1,10 +1,11 @@
-"""Any rdjax method on the embedded dataset at the quickstart's scale (a 2-core CPU).
+"""Any rdjax method on the embedded dataset at the 2-core scale: ``configs/<method>.py:quick``.
 
   rdjax train --config=embedded:mrkd --workdir=runs/embedded_mrkd
 
-The part after ``:`` names the method (default ``rd4ad``): RD4AD's is
-configs/quickstart.py, every other method's configs/<method>.py
-(rdjax/recipes.py, ``embedded_config``). ``scripts/compare_methods.sh`` uses it.
+The part after ``:`` names the method (default ``rd4ad``); every method gets the same
+teacher, data, image size, batch and epochs (configs/common.py) and keeps its paper's
+hyper-parameters (RD4AD too: configs/quickstart.py is the tuned one).
+``scripts/compare_methods.sh`` uses it.
 """
 
 from rdjax import recipes

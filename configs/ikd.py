@@ -1,36 +1,24 @@
-"""IKD (forward distillation, hard-pixel mining, context similarity) on the embedded dataset.
+"""IKD (forward distillation, hard-pixel mining, context similarity): ``:quick`` or ``:paper``.
 
   python -m rdjax.train --config configs/ikd.py --workdir runs/ikd
+  python -m rdjax.train --config configs/ikd.py:paper --workdir runs/ikd_bottle \
+      --config.dataset.root=/data/mvtec --config.dataset.category=bottle
 
-Same teacher, data and step budget as configs/quickstart.py (EfficientNet-Lite0,
-128 px, batch 16, 20 epochs); only the method and its recipe differ. The
-paper's setting (HRNet-32, not ported; any rdjax teacher works) was batch 2,
-50 epochs at 256 px on MVTec AD, e.g.
-
-  python -m rdjax.train --config configs/ikd.py --workdir runs/ikd_bottle \
-      --config.model.teacher=wide_resnet50_2 --config.dataset.name=mvtec \
-      --config.dataset.root=/data/mvtec --config.dataset.category=bottle \
-      --config.dataset.image_size=256 --config.train.batch_size=2 --config.train.num_epochs=50
+Variants: configs/common.py (``:quick`` is the default). The paper's setting: HRNet-32
+(not ported; ``:paper`` uses WRN50-2, any rdjax teacher works), batch 2, 50 epochs at
+256 px on MVTec AD.
 """
 
 import ml_collections
 
+from rdjax.configs import common
 from rdjax.train.default_config import base_config
 
 
-def get_config():
+def get_config(variant: str = "quick"):
     config = base_config()
     config.method = "ikd"
-    # The quickstart's setting (configs/quickstart.py).
-    config.model.teacher = "efficientnet_lite0"
-    config.dataset.name = "synthetic"
-    config.dataset.category = "brick"
-    config.dataset.image_size = 128
-    config.train.num_epochs = 20
-    config.train.checkpoint_every = 50
-    # Train on every normal image, as the paper's code does (no decision threshold unless
-    # --config.threshold.validation_root names a validation folder).
-    config.threshold.holdout_fraction = 0.0
+    common.apply(config, variant, epochs=50, batch_size=2)  # paper: IKD train.py
 
     # AdamW, lr 5e-5 on the student (PyTorch defaults otherwise: betas (0.9, 0.999), wd 0.01).
     config.train.learning_rate = 5e-5

@@ -3,10 +3,9 @@
   python -m rdjax.train --config configs/magnetic_tile.py --workdir runs/magnetic_tile
   python -m rdjax.train --config configs/magnetic_tile.py:mrkd --workdir runs/mt_mrkd
 
-The part after ``:`` names the method (default ``rd4ad``); the config starts from that
-method's embedded-dataset config (``rdjax/recipes.py``: ``configs/quickstart.py`` for
-RD4AD, otherwise ``configs/<method>.py``; EfficientNet-Lite0, 128 px, batch 16) and
-swaps the data. The paper recipes at 256 px on this data: ``rdjax sweep
+The part after ``:`` names the method (default ``rd4ad``); the config is that method's
+``configs/<method>.py:quick`` (EfficientNet-Lite0, 128 px, batch 16, every normal image
+trained on) with the data swapped. The paper recipes at 256 px on this data: ``rdjax sweep
 --dataset=magnetic_tile --root=../shared/data/magnetic_tile``.
 
 Data: ``MT_<class>/Imgs/<name>.jpg`` with same-name ``.png`` masks; rdjax's fixed
@@ -27,7 +26,7 @@ def get_config(method: str = "rd4ad"):
     config.dataset.category = ""  # no categories
     config.dataset.root = "../shared/data/magnetic_tile"  # the repository's copy
     config.dataset.image_size = 128
-    config.train.num_epochs = 10  # ~709 images (after the threshold hold-out) / 16 = 45 steps an epoch
+    config.train.num_epochs = 10  # 788 training images / 16 = 50 steps an epoch
     config.train.log_every = 25
     config.train.checkpoint_every = 100
     config.eval.num_overlays = 8

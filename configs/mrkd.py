@@ -1,16 +1,12 @@
-"""MRKD (image-level patch swap + feature-level masking) on the embedded dataset.
+"""MRKD (image-level patch swap + feature-level masking): ``:quick`` or ``:paper``.
 
   python -m rdjax.train --config configs/mrkd.py --workdir runs/mrkd
+  python -m rdjax.train --config configs/mrkd.py:paper --workdir runs/mrkd_bottle \
+      --config.dataset.root=/data/mvtec --config.dataset.category=bottle
 
-Same teacher, data and step budget as configs/quickstart.py (EfficientNet-Lite0,
-128 px, batch 16, 20 epochs). The paper's recipe on MVTec AD (MRKD main.py:
-WRN50-2, 256 px, batch 16, Adam 5e-3 (0.5, 0.999), 200 epochs, the category's
-patch-swap table), e.g.
-
-  python -m rdjax.train --config configs/mrkd.py --workdir runs/mrkd_bottle \
-      --config.model.teacher=wide_resnet50_2 --config.dataset.name=mvtec \
-      --config.dataset.root=/data/mvtec --config.dataset.category=bottle \
-      --config.dataset.image_size=256 --config.train.num_epochs=200
+Variants: configs/common.py (``:quick`` is the default). The paper's recipe (MRKD
+main.py): WRN50-2, 256 px, batch 16, Adam 5e-3 (0.5, 0.999), 200 epochs, the
+category's patch-swap table.
 
 As the released decoder, features are masked at test time too (a fixed mask per
 batch, drawn from the seed); --config.mrkd.mask_at_test=False gives unmasked,
@@ -19,22 +15,14 @@ deterministic maps.
 
 import ml_collections
 
+from rdjax.configs import common
 from rdjax.train.default_config import base_config
 
 
-def get_config():
+def get_config(variant: str = "quick"):
     config = base_config()
     config.method = "mrkd"
-    # The quickstart's setting (configs/quickstart.py).
-    config.model.teacher = "efficientnet_lite0"
-    config.dataset.name = "synthetic"
-    config.dataset.category = "brick"
-    config.dataset.image_size = 128
-    config.train.num_epochs = 20
-    config.train.checkpoint_every = 50
-    # Train on every normal image, as the paper's code does (no decision threshold unless
-    # --config.threshold.validation_root names a validation folder).
-    config.threshold.holdout_fraction = 0.0
+    common.apply(config, variant)  # paper: batch 16, 200 epochs (MRKD main.py)
     # Adam lr 5e-3, betas (0.5, 0.999), flattened cosine loss: config.train (RD4AD's = MRKD's).
 
     config.mrkd = ml_collections.ConfigDict()

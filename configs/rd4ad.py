@@ -1,15 +1,16 @@
-"""RD4AD paper recipe: WRN50-2 teacher, 256 px, Adam 5e-3 (0.5, 0.999), batch 16, 200 epochs.
+"""RD4AD (Deng & Li, CVPR 2022): ``:quick`` (default) or ``:paper`` (configs/common.py).
 
-  python -m rdjax.train --config configs/rd4ad.py --workdir runs/bottle \
+  python -m rdjax.train --config configs/rd4ad.py --workdir runs/rd4ad
+  python -m rdjax.train --config configs/rd4ad.py:paper --workdir runs/bottle \
       --config.dataset.root=/data/mvtec --config.dataset.category=bottle
+
+The paper recipe: WRN50-2, 256 px, Adam 5e-3 (0.5, 0.999), batch 16, 200 epochs, σ 4.
+configs/quickstart.py is the quick variant tuned for the embedded data.
 """
 
+from rdjax.configs import common
 from rdjax.train.default_config import base_config
 
 
-def get_config():
-    config = base_config()
-    # Train on every normal image, as the paper does; no decision threshold unless
-    # --config.threshold.validation_root points at a validation folder.
-    config.threshold.holdout_fraction = 0.0
-    return config
+def get_config(variant: str = "quick"):
+    return common.apply(base_config(), variant)

@@ -1,36 +1,26 @@
-"""RD-E (expert–teacher–student, Perlin anomalies, skip fusion) on the embedded dataset.
+"""RD-E (expert–teacher–student, Perlin anomalies, skip fusion): ``:quick`` or ``:paper``.
 
   python -m rdjax.train --config configs/rde.py --workdir runs/rde
+  python -m rdjax.train --config configs/rde.py:paper --workdir runs/rde_bottle \
+      --config.dataset.root=/data/mvtec --config.dataset.category=bottle
 
-Same teacher, data and step budget as configs/quickstart.py (EfficientNet-Lite0,
-128 px, batch 16, 20 epochs); each step is a teacher update then a student
-update. The paper's recipe on MVTec AD (WRN50-2, 256 px, 5000 iterations;
-10000 for cable and transistor), e.g.
-
-  python -m rdjax.train --config configs/rde.py --workdir runs/rde_bottle \
-      --config.model.teacher=wide_resnet50_2 --config.dataset.name=mvtec \
-      --config.dataset.root=/data/mvtec --config.dataset.category=bottle \
-      --config.dataset.image_size=256 --config.train.num_steps=5000
+Variants: configs/common.py (``:quick`` is the default); each step is a teacher update
+then a student update. The paper's recipe: WRN50-2, 256 px, batch 16, 5000 iterations
+(``:paper``; 10000 for cable and transistor: ``rdjax sweep`` sets them, else
+--config.train.num_steps=10000).
 """
 
 import ml_collections
 
+from rdjax.configs import common
 from rdjax.train.default_config import base_config
 
 
-def get_config():
+def get_config(variant: str = "quick"):
     config = base_config()
     config.method = "rde"
-    # The quickstart's setting (configs/quickstart.py).
-    config.model.teacher = "efficientnet_lite0"
-    config.dataset.name = "synthetic"
-    config.dataset.category = "brick"
-    config.dataset.image_size = 128
-    config.train.num_epochs = 20
-    config.train.checkpoint_every = 50
-    # Train on every normal image, as the paper's code does (no decision threshold unless
-    # --config.threshold.validation_root names a validation folder).
-    config.threshold.holdout_fraction = 0.0
+    # paper: 5000 iterations of batch 16 (URD train.py); cable, transistor, VisA: 10000 (recipes.py)
+    common.apply(config, variant, steps=5000)
     # Student: Adam lr 5e-3, betas (0.5, 0.999) (config.train, RD4AD's); teacher below.
 
     config.rde = ml_collections.ConfigDict()

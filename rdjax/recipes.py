@@ -1,21 +1,21 @@
 """The one place that maps a method to its config and its paper's schedule.
 
 * :data:`METHODS`: the methods in table order; each one's config is
-  ``configs/<method>.py`` (installed as ``rdjax.configs.<method>``).
-* :func:`embedded_config`: a method at the quickstart's scale on the embedded dataset
-  (EfficientNet-Lite0, 128 px, batch 16): ``configs/<method>.py``, for RD4AD
-  ``configs/quickstart.py`` (whose learning rate 2e-3 and σ 2 were tuned on the
-  embedded data; the other methods keep their papers' values).
-* :func:`paper_config`: a method's paper recipe on a benchmark dataset (MVTec AD,
-  VisA, BTAD, MPDD, Magnetic Tile or a folder): its config, the data, the image size
-  and the schedule of the released code (:data:`PAPER_EPOCHS`, RD-E's iterations).
+  ``configs/<method>.py`` (installed as ``rdjax.configs.<method>``), in two variants
+  (``configs/common.py``): ``quick`` (the default) and ``paper``.
+* :func:`method_config`: ``configs/<method>.py:<variant>``.
+* :func:`embedded_config`: a method at the 2-core scale on the embedded dataset (its
+  ``:quick``: EfficientNet-Lite0, 128 px, batch 16, 20 epochs, the same for every method).
+* :func:`paper_config`: a method's ``:paper`` recipe on a benchmark dataset (MVTec AD,
+  VisA, BTAD, MPDD, Magnetic Tile or a folder) with the per-category parts of the released
+  code (:data:`RDPP_MVTEC_EPOCHS`, RD-E's longer runs, MRKD's patch-swap table).
 * :data:`VARIANTS`: named options whose effect the results tables measure
   (e.g. ``rd4ad_full_batches``); a variant is a method plus config overrides.
 * :func:`categories`, :data:`MVTEC_TEXTURES`: the datasets' category lists (from the
   builders) and MVTec AD's texture / object groups for the tables' means.
 
-Used by ``rdjax sweep`` (``rdjax/sweep.py``), ``configs/magnetic_tile.py`` and
-``scripts/compare_methods.sh``.
+Used by ``rdjax sweep`` (``rdjax/sweep.py``), ``configs/embedded.py``,
+``configs/magnetic_tile.py`` and ``scripts/compare_methods.sh``.
 """
 
 import importlib
@@ -39,18 +39,14 @@ VARIANTS: Dict[str, Tuple[str, Mapping[str, object]]] = {
     "bidirectional_repo_map": ("bidirectional", {"bidirectional.map_rule": "repository"}),
 }
 
-# The released code's training length in epochs at batch 16 (RD-E counts iterations:
-# PAPER_STEPS). RD++ trains each MVTec AD category for its own number of epochs
-# (main.py); elsewhere it gets RD4AD's 200. IKD: 50 epochs at batch 2 (PAPER_BATCH).
-PAPER_EPOCHS = {"rd4ad": 200, "mrkd": 200, "two_stage": 200, "bidirectional": 200, "ikd": 50,
-                "rdpp": 200}
+# Each method's paper schedule is its ``:paper`` variant (configs/<method>.py). Per category:
+# RD++ trains each MVTec AD category for its own number of epochs (main.py), elsewhere 200;
+# RD-E (URD train.py) runs 10000 iterations instead of 5000 for cable, transistor and VisA.
 RDPP_MVTEC_EPOCHS = {"carpet": 10, "leather": 10, "grid": 260, "tile": 260, "wood": 100,
                      "cable": 240, "capsule": 300, "hazelnut": 160, "metal_nut": 160,
                      "screw": 280, "toothbrush": 280, "transistor": 300, "zipper": 300,
                      "pill": 200, "bottle": 200}
-PAPER_BATCH = {"ikd": 2}
-# RD-E (URD train.py): 5000 iterations, 10000 for cable and transistor; VisA 10000.
-RDE_STEPS, RDE_LONG_STEPS, RDE_LONG = 5000, 10000, ("cable", "transistor")
+RDE_LONG_STEPS, RDE_LONG = 10000, ("cable", "transistor")
 
 MVTEC_TEXTURES = categories.MVTEC_TEXTURES
 
@@ -65,68 +61,47 @@ def method_of(name: str) -> str:
                      f"({', '.join(VARIANTS)}).")
 
 
-def method_config(method: str) -> ml_collections.ConfigDict:
-    """``configs/<method>.py``'s ``get_config()``."""
+def method_config(method: str, variant: str = "quick") -> ml_collections.ConfigDict:
+    """``configs/<method>.py:<variant>``'s ``get_config()``."""
     if method not in METHODS:
         raise ValueError(f"unknown method '{method}'; choose one of {', '.join(METHODS)}.")
-    config = importlib.import_module(f"rdjax.configs.{method}").get_config()
+    config = importlib.import_module(f"rdjax.configs.{method}").get_config(variant)
     assert config.method == method, (method, config.method)
     return config
-
-
-EMBEDDED_CONFIGS = {"rd4ad": "quickstart"}  # else configs/<method>.py
 
 
 def embedded_config(method: str) -> ml_collections.ConfigDict:
-    """``method`` at the quickstart's scale on the embedded dataset (see the docstring)."""
-    method_config(method)  # checks the name
-    config = importlib.import_module(
-        f"rdjax.configs.{EMBEDDED_CONFIGS.get(method, method)}").get_config()
-    assert config.method == method, (method, config.method)
-    return config
+    """``method`` at the 2-core scale on the embedded dataset: ``configs/<method>.py:quick``."""
+    return method_config(method, "quick")
 
 
 def paper_config(name: str, dataset: str, category: str = "", root: str = "",
                  image_size: int = 256) -> ml_collections.ConfigDict:
-    """Method or variant ``name``'s paper recipe on ``dataset`` (a ``config.dataset.name``).
+    """Method or variant ``name``'s ``:paper`` recipe on ``dataset`` (a ``config.dataset.name``).
 
     The teacher stays the recipe's (WRN50-2); override ``model.teacher`` for another.
     """
     method = method_of(name)
-    config = method_config(method)
+    config = method_config(method, "paper")
     config.dataset.name = dataset
     config.dataset.category = category
     config.dataset.root = root
     config.dataset.image_size = image_size
-    config.threshold.holdout_fraction = 0.0  # the papers train on every normal image
-    config.train.batch_size = PAPER_BATCH.get(method, 16)
-    steps = paper_steps(method, dataset, category)
-    config.train.num_steps = steps or -1
-    config.train.num_epochs = paper_epochs(method, dataset, category) or 0
-    config.eval.num_overlays = 6
+    if method == "rdpp" and dataset == "mvtec" and category in RDPP_MVTEC_EPOCHS:
+        config.train.num_epochs = RDPP_MVTEC_EPOCHS[category]
+    if method == "rde" and (dataset == "visa" or category in RDE_LONG):
+        config.train.num_steps = RDE_LONG_STEPS
     if method == "two_stage":
         config.two_stage.mask_patch = max(1, image_size // 16)  # 16 px at 256 px
     if method == "mrkd" and dataset != "mvtec":
         config.mrkd.ilm_preset = "texture"  # MRKD's tables are per MVTec AD category
+    if method != "rd4ad":
+        # Sweeps have run so since they started from the other methods' quick configs; a run
+        # resumes only with an unchanged config.json (rdjax/sweep.py).
+        config.train.checkpoint_every = 50
     for key, value in VARIANTS.get(name, (method, {}))[1].items():
         set_path(config, key, value)
     return config
-
-
-def paper_epochs(method: str, dataset: str, category: str) -> Optional[float]:
-    """Epochs of the released schedule; None where it counts iterations (RD-E)."""
-    if method == "rde":
-        return None
-    if method == "rdpp" and dataset == "mvtec" and category in RDPP_MVTEC_EPOCHS:
-        return RDPP_MVTEC_EPOCHS[category]
-    return PAPER_EPOCHS[method]
-
-
-def paper_steps(method: str, dataset: str, category: str) -> Optional[int]:
-    """Iterations of the released schedule where it counts them (RD-E), else None."""
-    if method != "rde":
-        return None
-    return RDE_LONG_STEPS if dataset == "visa" or category in RDE_LONG else RDE_STEPS
 
 
 def cap_epochs(config, max_epochs: int, count_train_images) -> None:

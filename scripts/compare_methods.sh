@@ -4,15 +4,16 @@
 # results.json (docs/comparison.md).
 #
 #   bash scripts/compare_methods.sh                    # embedded brick, 100 steps, runs/compare/<method>
-#   METHODS="ikd bidirectional rde" bash scripts/compare_methods.sh
+#   METHODS="rd4ad mrkd rdpp two_stage" bash scripts/compare_methods.sh
 #   DATA=magnetic_tile STEPS=200 OUT=runs/compare_mt bash scripts/compare_methods.sh
 #
 #   SEED=1 OUT=runs/compare_seed1 bash scripts/compare_methods.sh   # another seed (default 111)
 #
-# METHODS: any of rd4ad mrkd rdpp two_stage ikd bidirectional rde (default: the first four).
-# DATA: 'embedded' (configs/embedded.py:<method>; RD4AD's is configs/quickstart.py) or
-# 'magnetic_tile' (configs/magnetic_tile.py:<method>); both read rdjax/recipes.py. Extra
-# arguments go to every run. For the papers' recipes on real data use `rdjax sweep`.
+# METHODS: any of rdjax/recipes.py's METHODS (default: all of them, in its order).
+# DATA: 'embedded' (configs/embedded.py:<method> = configs/<method>.py:quick, the same scale
+# for every method) or 'magnetic_tile' (configs/magnetic_tile.py:<method>, the same with the
+# data swapped); both read rdjax/recipes.py. Extra arguments go to every run. For the papers'
+# recipes on real data use `rdjax sweep`.
 # Each run's workdir is emptied first (no resuming).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ OUT="${OUT:-runs/compare}"
 STEPS="${STEPS:-100}"
 SEED="${SEED:-111}"
 DATA="${DATA:-embedded}"
-METHODS="${METHODS:-rd4ad mrkd rdpp two_stage}"
+METHODS="${METHODS:-$("$PY" -c 'from rdjax import recipes; print(*recipes.METHODS)')}"
 for name in $METHODS; do
   case "$DATA" in
     embedded) config="configs/embedded.py:$name" ;;

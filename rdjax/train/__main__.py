@@ -1,11 +1,12 @@
 r"""Train a method from a config, then evaluate it on the test split.
 
   rdjax train --config=quickstart --workdir=runs/quickstart
-  rdjax train --config=rd4ad --workdir=runs/bottle --config.dataset.category=bottle \
+  rdjax train --config=rd4ad:paper --workdir=runs/bottle --config.dataset.category=bottle \
       --config.dataset.root=/data/mvtec_anomaly_detection
 
 ``--config`` is a get_config() file or a built-in config's name (rdjax/configs: quickstart,
-rd4ad, mrkd, ...); ``--config.a.b=value`` overrides any field. Rerunning with the same
+rd4ad, mrkd, ...), with ``:quick`` (the default) or ``:paper`` after a method's
+(configs/common.py); ``--config.a.b=value`` overrides any field. Rerunning with the same
 ``--workdir`` resumes from its last checkpoint, for the same model only (docs/faults.md).
 Settings, data and workdir errors are one line with exit status 2 (``--verbose``: the
 traceback). (``python -m rdjax.train`` takes the same flags.)
