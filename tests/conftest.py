@@ -9,6 +9,21 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+# XLA's persistent compilation cache, shared by the xdist workers and the processes tests start
+# (they inherit the environment): most of the suite's CPU time is compiling the same tiny
+# programs again. The key covers the program, jaxlib, XLA_FLAGS (so the AVX2 rerun compiles
+# its own) and the devices, so a hit runs exactly what a compile would give. Kept in the
+# checkout's .pytest_cache (a clean clone starts cold, as CI does); with a size limit jax locks
+# each read and write, so concurrent workers never read a half-written entry.
+# RDJAX_TEST_XLA_CACHE='' turns it off.
+XLA_CACHE = os.environ.get("RDJAX_TEST_XLA_CACHE", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "xla"))
+if XLA_CACHE:
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", XLA_CACHE)
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
+
 
 @pytest.fixture(scope="session")
 def embedded_data_dir(tmp_path_factory, worker_id):
