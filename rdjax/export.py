@@ -75,6 +75,7 @@ def restore(workdir: str):
     """``(config, method, variables)`` of the latest checkpoint in ``workdir``."""
     from rdjax.methods import get_method
     from rdjax.train import checkpoints
+    from rdjax.train import state as state_lib
     from rdjax.train.state import TrainState
 
     config = _read_config(workdir)
@@ -83,7 +84,8 @@ def restore(workdir: str):
     size = int(config.dataset.image_size)
     sample = jnp.zeros((1, size, size, 3), jnp.uint8)
     abstract = jax.eval_shape(
-        lambda: TrainState.create(method.init(jax.random.key(0), sample), method.optimizer()))
+        lambda: TrainState.create(method.init(jax.random.key(0), sample),
+                                 state_lib.optimizer(method, config)))
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)

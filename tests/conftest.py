@@ -85,6 +85,7 @@ def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
     from configs import quickstart
     from rdjax.methods import get_method
     from rdjax.train import checkpoints
+    from rdjax.train import state as state_lib
     from rdjax.train import workdir as workdir_lib
     from rdjax.train.state import TrainState
 
@@ -96,7 +97,7 @@ def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
     workdir_lib.write_config(config, str(path))
     method = get_method(config)
     variables = _random_variables(method, UNTRAINED_IMAGE_SIZE)
-    tx = method.optimizer()
+    tx = state_lib.optimizer(method, config)  # as the trainer builds it
     opt_state = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype),
                                        jax.eval_shape(tx.init, variables.params))
     state = TrainState(step=np.int32(5), params=variables.params, model_state=variables.model_state,

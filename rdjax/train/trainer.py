@@ -15,6 +15,7 @@ from rdjax.data import datasets, pipeline
 from rdjax.eval import threshold as threshold_lib
 from rdjax.eval.evaluate import evaluate, predict_maps
 from rdjax.train import checkpoints, feature_cache, validate, writers
+from rdjax.train import state as state_lib
 from rdjax.train import workdir as workdir_lib
 from rdjax.train.jsonl_writer import drop_rows_after
 from rdjax.train.state import TrainState
@@ -96,7 +97,7 @@ def _train_and_evaluate(config, workdir: str, method, inputs: validate.Inputs,
 
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
     variables = method.init(init_rng, jnp.asarray(train_split.images[:1]))
-    tx = method.optimizer()
+    tx = state_lib.optimizer(method, config, total_steps)
     state = jax.device_put(TrainState.create(variables, tx), sharding.replicated(mesh))
 
     mngr = checkpoints.manager(workdir, config.train.keep_checkpoints)

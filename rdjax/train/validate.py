@@ -29,6 +29,7 @@ from rdjax.methods import METHODS, Method, get_method
 from rdjax.methods.losses import DISTILLATION_LOSSES
 from rdjax.models.factory import TEACHERS
 from rdjax.train import feature_cache
+from rdjax.train import state as state_lib
 
 # Every teacher gives features at strides 4, 8 and 16 (rdjax/models/factory.py), and the
 # student's bottleneck halves the last of them once more before the decoder mirrors them
@@ -162,6 +163,11 @@ def _check_train(config) -> None:
     _number(config, "train.b1", 0, 1, high_open=True)
     _number(config, "train.b2", 0, 1, high_open=True)
     _choice(config, "train.loss", sorted(DISTILLATION_LOSSES))
+    if "lr_schedule" in config.train:
+        _choice(config, "train.lr_schedule", state_lib.LR_SCHEDULES)
+        if config.train.lr_schedule != "constant" and config.method == "rde":
+            raise ConfigError(f"config.train.lr_schedule='{config.train.lr_schedule}': RD-E updates "
+                              f"twice a step and keeps its papers' constant rates; use 'constant'.")
     _flag(config, "train.cache_teacher_features")
     _flag(config, "train.partial_batches")
     if "partial_batches" in config.train:
