@@ -197,6 +197,7 @@ def worst(errors):
     return sorted(errors.items(), key=lambda kv: -kv[1])[:3]
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_one_training_step_float64(teacher, float64_step):
     config, ours, ref = float64_step
     lr = config.train.learning_rate
@@ -230,6 +231,7 @@ def test_one_training_step_float64(teacher, float64_step):
     assert max(stats_errors.values()) <= TOLERANCE, worst(stats_errors)
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_running_variance_differs_without_the_correction(teacher, float64_step):
     """Flax's own rule (biased batch variance, ÷ n) would miss the twin's running variance,
     so the statistics check above can fail."""
@@ -245,6 +247,7 @@ def test_running_variance_differs_without_the_correction(teacher, float64_step):
     assert relative_error(flax_var, torch_var) > 1e-3
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_batch_norm_statistics_over_several_steps_float64(teacher):
     """Running mean and variance of every student BatchNorm after four training steps on
     four different batches, rdjax vs the twin, in float64. The learning rate is 0, so

@@ -106,6 +106,7 @@ def test_loss_uses_cached_features(setup):
     assert abs(float(shuffled) - float(recomputed)) > 1e-3
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_bfloat16_compute_keeps_float32_params_loss_and_maps(setup):
     _, _, images, _ = setup
     config = tiny_config(teacher_cache_dtype="bfloat16")

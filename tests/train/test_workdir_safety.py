@@ -66,6 +66,7 @@ def snapshot(workdir: Path) -> dict:
     return {str(p.relative_to(workdir)): state(p) for p in sorted(workdir.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_resume_after_a_kill_logs_each_step_once(finished):
     before = [r["step"] for r in finished.rows_after_kill if "train/loss" in r]
     assert before == [1, 2]  # step 2 was logged, then its checkpoint write was "killed"
@@ -80,6 +81,7 @@ def test_resume_after_a_kill_logs_each_step_once(finished):
     assert workdir_lib.LOCK not in os.listdir(finished.workdir)  # released
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_evaluation_change_is_recorded_as_a_new_evaluation(finished):
     workdir = finished.workdir
     stamps = sorted(p.name[len("results."):-len(".json")] for p in workdir.glob("results.*.json"))
@@ -115,6 +117,7 @@ def rerun(finished, name):
     return str(e.value), words
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 @pytest.mark.parametrize("name", list(REFUSED))
 def test_refused_rerun_changes_nothing(finished, name):
     before = snapshot(finished.workdir)
@@ -123,6 +126,7 @@ def test_refused_rerun_changes_nothing(finished, name):
     assert snapshot(finished.workdir) == before
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_a_bad_test_file_stops_a_rerun_before_it_touches_the_workdir(finished):
     """The data changed since training: the rerun names the file and changes nothing."""
     image = finished.src / CATEGORY / "test" / "crack" / "000.png"
@@ -156,6 +160,7 @@ class PastTheLock(Exception):
     pass
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_second_training_stops_at_once_and_a_dead_holder_is_taken_over(finished, lock_holder,
                                                                        monkeypatch):
     def reached(config):
@@ -181,6 +186,7 @@ def stored_threshold(finished):
     return json.loads((finished.workdir / "threshold.json").read_text())
 
 
+@pytest.mark.slow  # trains (here or in its fixture)
 def test_finished_workdir_still_serves_predict_and_export(finished, tmp_path, capsys):
     for name in REFUSED:
         rerun(finished, name)
