@@ -17,7 +17,9 @@ def optimizer(method, config, total_steps: int = 1) -> optax.GradientTransformat
     """``method.optimizer()`` with its step sizes scaled by ``config.train.lr_schedule``:
     'constant' (every paper recipe) or 'cosine' (decay to 0 over ``total_steps``; for Adam,
     scaling the update is exactly scaling the learning rate). The schedule keeps only a step
-    count, so ``total_steps`` does not change the state's structure (restoring needs none)."""
+    count, so ``total_steps`` does not change the state's structure (restoring needs none).
+    A resumed run of the same length follows the same curve; continuing a finished 'cosine' run
+    to more steps stretches the curve, so the rate rises again from the restored step."""
     tx = method.optimizer()
     if config.train.get("lr_schedule", "constant") == "cosine":
         decay = optax.cosine_decay_schedule(1.0, max(int(total_steps), 1))
