@@ -166,12 +166,11 @@ def _check_train(config) -> None:
     if "lr_schedule" in config.train:
         _choice(config, "train.lr_schedule", state_lib.LR_SCHEDULES)
         if config.train.lr_schedule != "constant" and config.method == "rde":
-            raise ConfigError(f"config.train.lr_schedule='{config.train.lr_schedule}': RD-E updates "
-                              f"twice a step and keeps its papers' constant rates; use 'constant'.")
+            raise ConfigError(f"config.train.lr_schedule='{config.train.lr_schedule}': RD-E's step "
+                              f"updates each group with its own Adam, never the whole optimiser, "
+                              f"so a schedule would not apply; use 'constant'.")
     _flag(config, "train.cache_teacher_features")
     _flag(config, "train.partial_batches")
-    if "partial_batches" in config.train:
-        _flag(config, "train.partial_batches")
     _choice(config, "train.teacher_cache_dtype", ("",) + feature_cache.DTYPES)
     _choice(config, "train.teacher_cache_storage", feature_cache.STORAGES)
 
