@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+bash scripts/install.sh "$VENV" test
 # --dist loadscope: a module's tests share one worker, so its module fixtures (trained
 # workdirs, the multi-device runs) are built once, not once per worker.
 exec "$VENV/bin/python" -m pytest -n 2 --dist loadscope --durations=15 "$@"

@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import re
 
 import numpy as np
 import pytest
@@ -145,34 +144,3 @@ def test_clear_errors(workdir, tmp_path, capsys):
             ["--workdir", workdir, str(tmp_path / "x.png"), "--out", str(tmp_path / "o")])
     finally:
         os.rename(str(tmp_path / "saved.json"), os.path.join(workdir, "threshold.json"))
-
-
-@pytest.mark.slow
-def test_train_then_predict_on_the_test_folder(tmp_path, monkeypatch):
-    """Training writes threshold.json and the report; predict scores the test folder like
-    the evaluation did."""
-    from rdjax.data import synthetic
-    from rdjax.eval.metrics import auroc
-    from rdjax.train import trainer
-    from tests.tiny_config import tiny_rd4ad_config
-
-    monkeypatch.setenv("RDJAX_DATA_DIR", str(tmp_path / "datasets"))
-    config = tiny_rd4ad_config(batch_size=8, num_steps=4, log_every=2, checkpoint_every=2)
-    config.eval.batch_size, config.eval.num_overlays = 16, 2
-    workdir = tmp_path / "run"
-    results = trainer.train_and_evaluate(config, str(workdir))
-    record = json.loads((workdir / "threshold.json").read_text())
-    assert record["mode"] == "quantile" and record["num_normal_images"] == 8  # 10% of 80
-    page = (workdir / "report" / "index.html").read_text()
-    for src in re.findall(r'<img src="([^"]+)"', page):
-        assert (workdir / "report" / src).is_file()
-
-    test_dir = synthetic.ensure_dataset(None, seed=config.dataset.seed) / config.dataset.category / "test"
-    out = tmp_path / "predictions"
-    _run(["--workdir", str(workdir), str(test_dir), "--out", str(out)])
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["num_images"] == 60 and not summary["skipped"]
-    labels = [int(not r["name"].startswith("good")) for r in summary["images"]]
-    assert auroc(labels, [r["score"] for r in summary["images"]]) == pytest.approx(
-        results["image_auroc"], abs=1e-6)
-    assert len(list((out / "overlays").glob("*.png"))) == len(list((out / "masks").glob("*.png"))) == 60

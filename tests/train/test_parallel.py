@@ -17,7 +17,9 @@ import pytest
 
 from tests.train import parallel_run
 
-pytestmark = [pytest.mark.slow, pytest.mark.numerics]
+# Not marked ``numerics``: in float64 the runs sit ~1e-13 apart against bounds of 1e-9, so the
+# code XLA emits for another CPU cannot decide the result; .ci/run does not rerun them.
+pytestmark = pytest.mark.slow
 
 STEPS = 3
 STORAGES = ("host", "device")  # where the teacher-feature cache lives
