@@ -39,6 +39,7 @@ import jax.numpy as jnp
 from rdjax.core.anomaly_map import anomaly_map as combine_maps
 from rdjax.core.anomaly_map import gaussian_blur, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
+from rdjax.methods.common import run_once
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.forward_student import build_forward_student
@@ -147,8 +148,8 @@ class Bidirectional(RD4AD):
         rt, rs, rf = jax.random.split(rng, 3)
         x = self.normalize(images)
         teacher_vars = self.init_teacher(rt, x)
-        params, state = self.init_student(rs, self.teacher_features(teacher_vars, x))
-        f_vars = self.forward_student.init(rf, x, train=False)
+        params, state = self.init_student(rs, jax.jit(self.teacher_features)(teacher_vars, x))
+        f_vars = run_once(lambda rng, x: self.forward_student.init(rng, x, train=False), rf, x)
         params["forward"] = f_vars["params"]
         state.update(forward=f_vars["batch_stats"], dwa=dwa_init())
         return Variables(params=params, model_state=state, frozen={"teacher": teacher_vars})

@@ -36,6 +36,7 @@ import optax
 
 from rdjax.core.anomaly_map import gaussian_blur, resize_bilinear_align_corners
 from rdjax.methods.base import Variables
+from rdjax.methods.common import run_once
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.forward_student import build_forward_student
 
@@ -142,7 +143,7 @@ class IKD(RD4AD):
         rt, rs = jax.random.split(rng)
         x = self.normalize(images)
         teacher_vars = self.init_teacher(rt, x)
-        s_vars = self.student.init(rs, x, train=False)
+        s_vars = run_once(functools.partial(self.student.init, train=False), rs, x)
         state = {"student": s_vars["batch_stats"], "margin": jnp.zeros(len(self.scales), jnp.float32)}
         return Variables(params={"student": s_vars["params"]}, model_state=state,
                          frozen={"teacher": teacher_vars})

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from rdjax.data.augmentations.patch_swap import patch_swap_batch, resolve_preset
 from rdjax.methods.base import Variables
+from rdjax.methods.common import run_once
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.flm import GenerationHeads, spatial_keep_masks
@@ -55,8 +56,9 @@ class MRKD(RD4AD):
     def init(self, rng, images) -> Variables:
         r_base, r_heads = jax.random.split(rng)
         variables = super().init(r_base, images)
-        feats = self.teacher_features(variables.frozen["teacher"], self.normalize(images))
-        heads = self.heads.init(r_heads, feats)["params"]
+        heads = run_once(lambda rng, teacher, x: self.heads.init(
+            rng, self.teacher_features(teacher, x))["params"],
+            r_heads, variables.frozen["teacher"], self.normalize(images))
         return variables.replace(params={**variables.params, "flm": heads})
 
     def loss(self, params, model_state, frozen, batch, rng, step=None):

@@ -41,6 +41,7 @@ from rdjax.core.anomaly_map import cosine_distance, resize_bilinear_align_corner
 from rdjax.data import categories
 from rdjax.data.augmentations import perlin
 from rdjax.methods.base import Method, Variables
+from rdjax.methods.common import run_once
 from rdjax.methods.losses import flattened_cosine_loss, per_pixel_cosine_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.skip_decoder import SkipFusionDecoder
@@ -193,9 +194,21 @@ class RDE(RD4AD):
 
     # ---- the method interface ---------------------------------------------------------
     def init(self, rng, images) -> Variables:
-        rt, rb, rd, rx = jax.random.split(rng, 4)
+        rt, *student_rngs = jax.random.split(rng, 4)
         x = self.normalize(images)
         expert = self.init_teacher(rt, x)
+        student, student_state = run_once(self._init_rde_student, student_rngs, expert, x)
+        textures = jnp.asarray(perlin.texture_source(self.config.rde, images.shape[1]))
+        # The teacher starts as a copy of the expert (own buffers: the trainer donates the state).
+        teacher = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), expert)
+        params = {"teacher": teacher["params"], "student": student}
+        state = {"teacher": teacher["batch_stats"], "student": student_state}
+        return Variables(params=params, model_state=state,
+                         frozen={"expert": expert, "textures": textures})
+
+    def _init_rde_student(self, rngs, expert, x):
+        """(params, BatchNorm statistics) of the OCBE and the skip decoder on the expert's features."""
+        rb, rd, rx = rngs
         feats = self.teacher_features(expert, x)
         b_vars = self.nets.bottleneck.init(rb, feats, train=False)
         emb = self.nets.bottleneck.apply(b_vars, feats, train=False)
@@ -203,15 +216,7 @@ class RDE(RD4AD):
         student = {"bottleneck": b_vars["params"], "decoder": d_vars["params"]}
         if self.config.rde.xavier_init:
             student = xavier_normal_convs(student, rx)
-        o = self.config.rde
-        textures = jnp.asarray(perlin.texture_source(o, images.shape[1]))
-        # The teacher starts as a copy of the expert (own buffers: the trainer donates the state).
-        teacher = jax.tree_util.tree_map(lambda a: jnp.array(a, copy=True), expert)
-        params = {"teacher": teacher["params"], "student": student}
-        state = {"teacher": teacher["batch_stats"],
-                 "student": {"bottleneck": b_vars["batch_stats"], "decoder": d_vars["batch_stats"]}}
-        return Variables(params=params, model_state=state,
-                         frozen={"expert": expert, "textures": textures})
+        return student, {"bottleneck": b_vars["batch_stats"], "decoder": d_vars["batch_stats"]}
 
     def train_step(self, tx, state, batch: Dict[str, jax.Array], rng):
         """Teacher phase, then student phase, each with its group's Adam (``group_update``;
