@@ -21,6 +21,11 @@ from rdjax.configs import common
 from rdjax.train.default_config import base_config
 
 
+def mask_patch_px(image_size: int) -> int:
+    """px side of the masking grid cells: a 16 × 16 grid (8 px at 128 px, 16 px at 256 px)."""
+    return max(1, image_size // 16)
+
+
 def get_config(variant: str = "quick"):
     config = base_config()
     config.method = "two_stage"
@@ -30,8 +35,8 @@ def get_config(variant: str = "quick"):
     # Steps of masked restoration (the rest is plain distillation); -1 = the first half of
     # the run, derived from the number of training images when training starts.
     config.two_stage.stage1_steps = -1
-    # px side of the masking grid cells: a 16 × 16 grid (8 px at 128 px, 16 px at 256 px)
-    config.two_stage.mask_patch = config.dataset.image_size // 16
+    # recipes.paper_config sets it again for the image size it chooses
+    config.two_stage.mask_patch = mask_patch_px(config.dataset.image_size)
     config.two_stage.mask_ratio = 0.3  # probability that a cell is masked (set to the mean colour)
     config.two_stage.attention_reduction = 32  # coordinate attention: C -> max(8, C // reduction)
     config.two_stage.memory_slots = 50  # embedding memory prototypes; 0 = no memory

@@ -92,7 +92,8 @@ def paper_config(name: str, dataset: str, category: str = "", root: str = "",
     if method == "rde" and (dataset == "visa" or category in RDE_LONG):
         config.train.num_steps = RDE_LONG_STEPS
     if method == "two_stage":
-        config.two_stage.mask_patch = max(1, image_size // 16)  # 16 px at 256 px
+        two_stage = importlib.import_module("rdjax.configs.two_stage")
+        config.two_stage.mask_patch = two_stage.mask_patch_px(image_size)
     if method == "mrkd" and dataset != "mvtec":
         config.mrkd.ilm_preset = "texture"  # MRKD's tables are per MVTec AD category
     if method != "rd4ad":
