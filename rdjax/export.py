@@ -160,7 +160,7 @@ def load_exported(path: str, batch_size: int = 8) -> Model:
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     exported = jax.export.deserialize(bytearray(serialized))
-    weights = [jnp.asarray(weights_file[k]) for k in manifest["weight_keys"]]
+    weights = jax.device_put([weights_file[k] for k in manifest["weight_keys"]])
     call = jax.jit(exported.call)
     return Model(predict_batch=lambda images: call(weights, images)[0],
                  image_size=int(manifest["image_size"]), batch_size=batch_size,

@@ -70,7 +70,7 @@ def setup(teacher: str, dtype: str = "float32"):
     images = np.random.default_rng(1).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
     variables = method.init(jax.random.key(0), jnp.asarray(images[:1]))
     variables = jax.tree_util.tree_map(lambda x: x.astype(dtype), randomize_batch_norm(variables))
-    variables = jax.tree_util.tree_map(jnp.asarray, variables)
+    variables = jax.device_put(variables)
     return config, method, images, variables
 
 

@@ -64,7 +64,7 @@ class RD4AD(Method):
         loaded = load_teacher_variables(self.config.model)
         check_same_structure(jax.eval_shape(init, rng, x), loaded,
                              f"Weights for teacher '{self.config.model.teacher}'")
-        return jax.tree_util.tree_map(jnp.asarray, loaded)
+        return jax.device_put(loaded)  # jnp.asarray would compile once per leaf shape
 
     def teacher_features(self, teacher_vars, x) -> List[jax.Array]:
         feats = self.nets.teacher.apply(teacher_vars, x, train=False)

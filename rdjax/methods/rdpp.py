@@ -26,6 +26,9 @@ consecutive steps are averaged and both Adams step once. Anomaly map: RD4AD's
 between ``teacher(x)`` and ``student(OCBE(proj(teacher(x))))``.
 """
 
+import functools
+from typing import Tuple
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -73,6 +76,14 @@ def parameter_groups(params):
             for k, v in params.items()}
 
 
+@functools.lru_cache(maxsize=4)
+def noise_block(seed: int, shape: Tuple[int, int, int]) -> jax.Array:
+    """The fractal simplex noise RD++ cuts its rectangles from. Computed once per process for
+    each seed and shape (op by op it takes ~4 s on 2 cores; jitted, longer): a sweep or a
+    test session builds RD++ many times."""
+    return simplex.fractal_noise(simplex.permutation_from_seed(seed), shape)
+
+
 class RDPP(RD4AD):
     """RD4AD with projection layers, simplex-noise pseudo-anomalies and the multi-task loss."""
 
@@ -94,7 +105,7 @@ class RDPP(RD4AD):
         self.projection = MultiProjection(self.nets.spec.feature_channels, dtype=self.dtype)
         block = (3, self.noise_sizes[1], self.noise_sizes[1])
         # One noise pattern for the run, as the original (one Simplex_CLASS per dataset).
-        self.noise_block = simplex.fractal_noise(simplex.permutation_from_seed(o.noise_seed), block)
+        self.noise_block = noise_block(o.noise_seed, block)
 
     def normalize_unit(self, x01):
         """[0, 1] float images → the teacher's input normalisation."""
