@@ -25,6 +25,14 @@ if XLA_CACHE:
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Modules with slow tests run first: under xdist's ``--dist loadscope`` (scripts/test.sh)
+    the long modules then start early and the short ones fill the end, so the two workers
+    finish together instead of one running the last long module alone."""
+    slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable
+
+
 @pytest.fixture(scope="session")
 def embedded_data_dir(tmp_path_factory, worker_id):
     """``$RDJAX_DATA_DIR`` for the whole run, with the embedded dataset's ``brick`` category
