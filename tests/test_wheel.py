@@ -57,9 +57,9 @@ def _fresh_env_with_wheel(tmp_path, env):
 
 
 @pytest.mark.slow
-def test_wheel_trains_exports_and_predicts_outside_the_checkout(tmp_path):
+def test_wheel_trains_exports_and_predicts_outside_the_checkout(tmp_path, embedded_data_dir):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env["RDJAX_DATA_DIR"] = str(tmp_path / "datasets")
+    env["RDJAX_DATA_DIR"] = str(embedded_data_dir)  # generated once for the session
     bin_dir = _fresh_env_with_wheel(tmp_path, env)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
