@@ -25,12 +25,26 @@ if XLA_CACHE:
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 
 
+# The modules that take longest (CPU seconds measured per module, 2026-12-02), longest first.
+LONGEST_MODULES = ("tests.train.test_parallel", "tests.methods.test_lifecycle",
+                   "tests.train.test_train_e2e", "tests.test_twin_parity", "tests.methods.test_rde",
+                   "tests.benchmark.test_benchmark_cli")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Modules with slow tests run first: under xdist's ``--dist loadscope`` (scripts/test.sh)
-    the long modules then start early and the short ones fill the end, so the two workers
-    finish together instead of one running the last long module alone."""
+    """The longest modules first, then the other modules with slow tests, then the rest: under
+    xdist's ``--dist loadscope`` (scripts/test.sh) the long modules start early and the short
+    ones fill the end, so the two workers finish together instead of one running the last long
+    module alone."""
     slow_modules = {item.module.__name__ for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.module.__name__ not in slow_modules)  # stable
+
+    def rank(item):
+        name = item.module.__name__
+        if name in LONGEST_MODULES:
+            return LONGEST_MODULES.index(name)
+        return len(LONGEST_MODULES) + (name not in slow_modules)
+
+    items.sort(key=rank)  # stable: collection order within a rank
 
 
 @pytest.fixture(scope="session")
