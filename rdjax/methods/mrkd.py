@@ -24,7 +24,6 @@ import jax.numpy as jnp
 
 from rdjax.data.augmentations.patch_swap import patch_swap_batch, resolve_preset
 from rdjax.methods.base import Variables
-from rdjax.methods.common import run_once
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.models.flm import GenerationHeads, spatial_keep_masks
@@ -56,9 +55,7 @@ class MRKD(RD4AD):
     def init(self, rng, images) -> Variables:
         r_base, r_heads = jax.random.split(rng)
         variables = super().init(r_base, images)
-        heads = run_once(lambda rng, teacher, x: self.heads.init(
-            rng, self.teacher_features(teacher, x))["params"],
-            r_heads, variables.frozen["teacher"], self.normalize(images))
+        heads = self.init_on_teacher_features(self.heads, r_heads, variables.frozen["teacher"], images)
         return variables.replace(params={**variables.params, "flm": heads})
 
     def loss(self, params, model_state, frozen, batch, rng, step=None):

@@ -95,6 +95,13 @@ class RD4AD(Method):
         state = {"bottleneck": b_vars["batch_stats"], "decoder": d_vars["batch_stats"]}
         return params, state
 
+    def init_on_teacher_features(self, module, rng, teacher_vars, images):
+        """``module``'s params, initialised on the teacher's features of ``images`` as one
+        compiled program (the heads MRKD and RD++ add to RD4AD)."""
+        return run_once(lambda rng, teacher, x: module.init(
+            rng, self.teacher_features(teacher, x))["params"],
+            rng, teacher_vars, self.normalize(images))
+
     def combine(self, teacher_feats, student_feats, image_size: int) -> jax.Array:
         e = self.config.eval
         return combine_maps(teacher_feats, student_feats, image_size,

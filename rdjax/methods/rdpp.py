@@ -36,7 +36,6 @@ import optax
 from rdjax.core.anomaly_map import cosine_distance
 from rdjax.data.augmentations import simplex
 from rdjax.methods.base import Variables
-from rdjax.methods.common import run_once
 from rdjax.methods.losses import distillation_loss
 from rdjax.methods.rd4ad import RD4AD
 from rdjax.methods.sinkhorn import sinkhorn_divergence
@@ -119,9 +118,8 @@ class RDPP(RD4AD):
     def init(self, rng, images) -> Variables:
         r_base, r_proj = jax.random.split(rng)
         variables = super().init(r_base, images)
-        proj = run_once(lambda rng, teacher, x: self.projection.init(
-            rng, self.teacher_features(teacher, x))["params"],
-            r_proj, variables.frozen["teacher"], self.normalize(images))
+        proj = self.init_on_teacher_features(self.projection, r_proj, variables.frozen["teacher"],
+                                             images)
         return variables.replace(params={**variables.params, "projection": proj})
 
     def loss(self, params, model_state, frozen, batch, rng, step=None):
