@@ -25,10 +25,12 @@ if XLA_CACHE:
     os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2 << 30))
 
 
-# The modules that take longest (CPU seconds measured per module, 2026-12-02), longest first.
+# The modules that take longest (CPU seconds measured per module, 2026-12-02, ResNet-10 tests),
+# longest first; the parallel runs' four processes go first, beside the next module.
 LONGEST_MODULES = ("tests.train.test_parallel", "tests.methods.test_lifecycle",
-                   "tests.train.test_train_e2e", "tests.test_twin_parity", "tests.methods.test_rde",
-                   "tests.benchmark.test_benchmark_cli")
+                   "tests.test_twin_parity", "tests.train.test_train_e2e", "tests.methods.test_rde",
+                   "tests.test_wheel", "tests.methods.test_bidirectional",
+                   "tests.benchmark.test_benchmark_cli", "tests.test_sweep")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -112,7 +114,7 @@ def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
     from rdjax.train.state import TrainState
 
     config = quickstart.get_config()
-    config.model.teacher = "resnet18"
+    config.model.teacher = "resnet10"
     config.model.pretrained = False
     config.dataset.image_size = UNTRAINED_IMAGE_SIZE
     os.makedirs(path, exist_ok=True)
@@ -141,7 +143,7 @@ def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
 @pytest.fixture(scope="session")
 def make_untrained_workdir():
     """``make(path, threshold_quantile=0.5) -> (images, maps)``: writes a training workdir
-    without training — config.json (the quickstart with a ResNet-18 teacher at 64 px), a
+    without training — config.json (the quickstart with a ResNet-10 teacher at 64 px), a
     checkpoint of randomly weighted RD4AD and a threshold.json (that quantile of the scores of
     4 random images) — and returns those images and their maps from the in-memory model."""
     return _write_untrained_workdir

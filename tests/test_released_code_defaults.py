@@ -16,7 +16,7 @@ from rdjax.train.trainer import steps_per_epoch
 
 def small(method):
     config = recipes.method_config(method)
-    config.model.teacher, config.model.pretrained = "resnet18", False
+    config.model.teacher, config.model.pretrained = "resnet10", False
     return config
 
 

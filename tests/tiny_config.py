@@ -1,14 +1,15 @@
-"""The small RD4AD settings many tests share: quickstart config, random ResNet-18, 64 px; on
+"""The small RD4AD settings many tests share: quickstart config, random ResNet-10
+(ResNet-18 at one block a layer: compiles fast), 64 px; on
 the embedded dataset or on an MVTec-layout fixture (``tests/data/fixtures.write_mvtec``)."""
 
 from configs import quickstart
 
 
 def tiny_rd4ad_config(batch_size: int = 4, **train):
-    """``configs/quickstart.py`` with an untrained ResNet-18 teacher at 64 px; ``train``
+    """``configs/quickstart.py`` with an untrained ResNet-10 teacher at 64 px; ``train``
     overrides ``config.train`` entries."""
     config = quickstart.get_config()
-    config.model.teacher = "resnet18"
+    config.model.teacher = "resnet10"
     config.model.pretrained = False
     config.dataset.image_size = 64
     config.train.batch_size = batch_size
@@ -21,7 +22,7 @@ CATEGORY = "widget"  # the category tiny_mvtec_config reads
 
 
 def tiny_mvtec_config(root, cache, **train):
-    """The tiny RD4AD setting (random ResNet-18, 64 px) on an MVTec-layout fixture
+    """The tiny RD4AD setting (random ResNet-10, 64 px) on an MVTec-layout fixture
     (``tests/data/fixtures.write_mvtec``: 3 train, 2 good + 3 defective test images),
     one of the 3 train images held out for the threshold."""
     config = tiny_rd4ad_config(batch_size=2, **{"num_steps": 2, "log_every": 1,

@@ -53,7 +53,9 @@ def _resnet(name: str, ocbe_blocks: int) -> TeacherSpec:
 # (the Attn* blocks are plain blocks: their attention is commented out). The decoders
 # (models/de_resnet.py) are de_resnet18 [2,2,2], de_resnet34 / de_resnet50 / de_wide_resnet50_2
 # [3,4,6], de_wide_resnet101_2 [3,4,23].
+# resnet10 (no pretrained weights: tests and smoke runs) gets resnet18's student at one block a stage.
 TEACHERS: Dict[str, TeacherSpec] = {
+    "resnet10": _resnet("resnet10", ocbe_blocks=1),
     "resnet18": _resnet("resnet18", ocbe_blocks=2),
     "resnet34": _resnet("resnet34", ocbe_blocks=3),
     "resnet50": _resnet("resnet50", ocbe_blocks=3),

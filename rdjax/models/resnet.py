@@ -14,6 +14,9 @@ from rdjax.models.layers import ResLayer, batch_norm, block_expansion, conv
 
 # name -> (block, blocks per layer, width_per_group)
 RESNET_SPECS = {
+    # Not a torchvision model and without ImageNet weights: ResNet-18 with one block per layer,
+    # the smallest network each method builds and trains (tests and smoke runs compile it fast).
+    "resnet10": ("basic", (1, 1, 1, 1), 64),
     "resnet18": ("basic", (2, 2, 2, 2), 64),
     "resnet34": ("basic", (3, 4, 6, 3), 64),
     "resnet50": ("bottleneck", (3, 4, 6, 3), 64),

@@ -1,4 +1,4 @@
-"""Tiny configs for the MRKD / RD++ / two-stage tests: random ResNet-18 teacher, small images."""
+"""Tiny configs for the MRKD / RD++ / two-stage tests: random ResNet-10 teacher, small images."""
 
 import importlib
 
@@ -11,7 +11,7 @@ from rdjax.methods import get_method
 
 def tiny_config(name: str, image_size: int = 32):
     config = importlib.import_module(f"configs.{name}").get_config()
-    config.model.teacher = "resnet18"
+    config.model.teacher = "resnet10"
     config.model.pretrained = False
     config.dataset.image_size = image_size
     if name == "rdpp":

@@ -54,7 +54,7 @@ def tiny_config(**options):
     from configs.bidirectional import get_config
 
     config = get_config()
-    config.model.teacher = "resnet18"
+    config.model.teacher = "resnet10"
     config.model.pretrained = False
     for k, v in options.items():
         config.bidirectional[k] = v

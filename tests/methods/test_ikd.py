@@ -107,7 +107,7 @@ def tiny_config(combine="mul"):
     from configs.ikd import get_config
 
     config = get_config()
-    config.model.teacher = "resnet18"
+    config.model.teacher = "resnet10"
     config.model.pretrained = False
     config.eval.combine = combine
     return config

@@ -44,13 +44,13 @@ def data(tmp_path_factory):
 
 
 def tiny_config(name: str, data):
-    """The method's quick recipe (``configs/<name>.py:quick``) with a random ResNet-18 at
+    """The method's quick recipe (``configs/<name>.py:quick``) with a random ResNet-10 at
     64 px on the fixture, two steps."""
     config = recipes.embedded_config(name)
     tiny = tiny_mvtec_config(*data, checkpoint_every=2)
     config.dataset, config.threshold = tiny.dataset, tiny.threshold
     config.dataset.category = CATEGORY
-    config.model.teacher, config.model.pretrained = "resnet18", False
+    config.model.teacher, config.model.pretrained = "resnet10", False
     for key in ("batch_size", "num_steps", "log_every", "checkpoint_every"):
         config.train[key] = tiny.train[key]
     config.eval.batch_size, config.eval.num_overlays = BATCH, 0

@@ -111,6 +111,12 @@ def test_not_pretrained_gives_none(cache):
     assert pretrained.load_teacher_variables(config(pretrained_=False)) is None
 
 
+def test_teacher_without_imagenet_weights_says_what_to_set(cache):
+    with pytest.raises(ValueError, match="No pretrained weights known for teacher 'resnet10'; "
+                                         "set model.teacher_weights or model.pretrained=False"):
+        pretrained.load_teacher_variables(config("resnet10"))
+
+
 def test_missing_lite_package_says_what_to_install(monkeypatch):
     monkeypatch.setitem(pretrained.LITE_PACKAGES, "efficientnet_lite1", "no_such_package_xyz")
     with pytest.raises(FileNotFoundError, match=r"pip install no-such-package-xyz.*rdjax\[lite\]"):

@@ -90,7 +90,7 @@ def test_image_size_must_fit_the_total_stride():
         validate.check_config(with_setting(tiny_rd4ad_config(), "dataset.image_size", 100))
     # The rule is the networks': at a multiple of 32 the student's features meet the
     # teacher's in the anomaly map; 16 px more and they do not (shapes only, nothing runs).
-    method = get_method(tiny_rd4ad_config())  # ResNet-18 (every teacher has strides 4, 8, 16)
+    method = get_method(tiny_rd4ad_config())  # ResNet-10 (every teacher has strides 4, 8, 16)
     for size, fits in ((96, True), (80, False)):
         images = jax.ShapeDtypeStruct((1, size, size, 3), jnp.uint8)
         variables = jax.eval_shape(method.init, jax.random.key(0), images)
