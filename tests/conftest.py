@@ -112,10 +112,9 @@ def _write_untrained_workdir(path, threshold_quantile: float = 0.5):
     from rdjax.train import state as state_lib
     from rdjax.train import workdir as workdir_lib
     from rdjax.train.state import TrainState
+    from tests.tiny_config import with_small_teacher
 
-    config = quickstart.get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(quickstart.get_config())
     config.dataset.image_size = UNTRAINED_IMAGE_SIZE
     os.makedirs(path, exist_ok=True)
     workdir_lib.write_config(config, str(path))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rdjax import export
+from tests.tiny_config import TEACHER
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_manifest_and_bad_files(exported_file, workdir, tmp_path):
         manifest = json.loads(z.read("manifest.json"))
         assert sorted(z.namelist()) == ["manifest.json", "model.jaxexport", "weights.npz"]
     assert manifest["image_size"] == workdir[1].shape[1] and manifest["platforms"] == ["cpu"]
-    assert manifest["teacher"] == "resnet10" and manifest["threshold"]["mode"] == "quantile"
+    assert manifest["teacher"] == TEACHER and manifest["threshold"]["mode"] == "quantile"
     not_zip = tmp_path / "model.rdjax"
     not_zip.write_text("hello")
     with pytest.raises(ValueError, match="not an rdjax exported model"):

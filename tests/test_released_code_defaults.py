@@ -12,12 +12,11 @@ from rdjax.methods.rdpp import contrast_loss
 from rdjax.methods.two_stage import TwoStageRKD
 from rdjax.train.default_config import base_config
 from rdjax.train.trainer import steps_per_epoch
+from tests.tiny_config import with_small_teacher
 
 
 def small(method):
-    config = recipes.method_config(method)
-    config.model.teacher, config.model.pretrained = "resnet10", False
-    return config
+    return with_small_teacher(recipes.method_config(method))
 
 
 def test_every_paper_recipe_trains_on_all_normal_images():

@@ -11,6 +11,7 @@ import pytest
 
 from rdjax import recipes, sweep
 from rdjax.eval.sweep_table import Table
+from tests.tiny_config import TEACHER
 
 
 def run_record(method, category, seed, **metrics):
@@ -85,10 +86,10 @@ def test_max_epochs_caps_longer_schedules_only():
 def test_plan_overrides_and_layout(tmp_path):
     runs = sweep.plan(["rd4ad", "mrkd"], "mvtec", "/data", ["carpet", "bottle"], [1, 2],
                       str(tmp_path), max_epochs=5,
-                      overrides=["model.teacher=resnet10", "mrkd.mask_at_test=False",
+                      overrides=[f"model.teacher={TEACHER}", "mrkd.mask_at_test=False",
                                  "train.partial_batches=false"])
     assert len(runs) == 8 and runs[0].workdir == str(tmp_path / "carpet/rd4ad/seed1")
-    assert all(r.config.model.teacher == "resnet10" and r.config.train.num_epochs == 5
+    assert all(r.config.model.teacher == TEACHER and r.config.train.num_epochs == 5
                and r.config.train.partial_batches is False for r in runs)
     assert [r.config.mrkd.mask_at_test for r in runs if r.method == "mrkd"] == [False] * 4
     assert {r.config.seed for r in runs} == {1, 2}
@@ -171,7 +172,7 @@ def test_sweep_end_to_end_two_categories_with_resume(tmp_path):
         argv = ["sweep", "--dataset=mvtec", f"--root={tmp_path / 'data'}",
                 f"--categories={categories}", "--methods=rd4ad", "--seeds=0",
                 f"--out={out}", "--image_size=32", f"--max_epochs={epochs}",
-                "--config.model.teacher=resnet10", "--config.model.pretrained=False",
+                f"--config.model.teacher={TEACHER}", "--config.model.pretrained=False",
                 f"--config.dataset.data_dir={tmp_path / 'cache'}",
                 "--config.train.batch_size=2", "--config.eval.batch_size=2",
                 "--config.eval.num_overlays=0", "--config.train.log_every=1"]

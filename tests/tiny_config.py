@@ -4,13 +4,20 @@ the embedded dataset or on an MVTec-layout fixture (``tests/data/fixtures.write_
 
 from configs import quickstart
 
+# The teacher of every test that trains: random, one block a stage, so it compiles fast.
+TEACHER = "resnet10"
+
+
+def with_small_teacher(config):
+    """``config`` with the tests' untrained ResNet-10 teacher (no pretrained weights)."""
+    config.model.teacher, config.model.pretrained = TEACHER, False
+    return config
+
 
 def tiny_rd4ad_config(batch_size: int = 4, **train):
     """``configs/quickstart.py`` with an untrained ResNet-10 teacher at 64 px; ``train``
     overrides ``config.train`` entries."""
-    config = quickstart.get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(quickstart.get_config())
     config.dataset.image_size = 64
     config.train.batch_size = batch_size
     for k, v in train.items():

@@ -7,13 +7,15 @@ import sys
 
 import pytest
 
+from tests.tiny_config import TEACHER
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.slow  # trains both frameworks in subprocesses
 def test_side_by_side_tiny(tmp_path):
     cmd = [sys.executable, "-m", "rdjax.benchmark", "--config", "configs/quickstart.py",
-           "--config.model.teacher=resnet10", "--config.model.pretrained=False",
+           f"--config.model.teacher={TEACHER}", "--config.model.pretrained=False",
            "--config.dataset.image_size=64", "--config.train.batch_size=4",
            "--train_steps=1", "--warmup_steps=0", "--rounds=1", "--infer_batch=4", "--precisions=float32",
            f"--out={tmp_path}"]

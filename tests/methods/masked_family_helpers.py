@@ -7,12 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from rdjax.methods import get_method
+from tests.tiny_config import with_small_teacher
 
 
 def tiny_config(name: str, image_size: int = 32):
-    config = importlib.import_module(f"configs.{name}").get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(importlib.import_module(f"configs.{name}").get_config())
     config.dataset.image_size = image_size
     if name == "rdpp":
         config.rdpp.noise_min_size, config.rdpp.noise_max_size = 3, 8

@@ -8,6 +8,7 @@ import pytest
 from rdjax.methods import bidirectional as bd
 from rdjax.methods.base import Variables
 from rdjax.methods.rd4ad import RD4AD
+from tests.tiny_config import with_small_teacher
 
 
 def reference_dwa(history, window, temperature):
@@ -53,9 +54,7 @@ def test_dwa_update_is_jit_friendly_and_ignores_gradients():
 def tiny_config(**options):
     from configs.bidirectional import get_config
 
-    config = get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(get_config())
     for k, v in options.items():
         config.bidirectional[k] = v
     return config

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from rdjax.methods import ikd
+from tests.tiny_config import with_small_teacher
 
 
 def numpy_ikd_scale_loss(t, s, margin, beta=2.0, gamma=1.0, momentum=0.01):
@@ -106,9 +107,7 @@ def test_upsample_features_is_align_corners_bilinear():
 def tiny_config(combine="mul"):
     from configs.ikd import get_config
 
-    config = get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(get_config())
     config.eval.combine = combine
     return config
 

@@ -17,7 +17,7 @@ from rdjax.methods.bidirectional import dwa_weights
 from rdjax.train import checkpoints, trainer
 from rdjax.train.jsonl_writer import read_jsonl
 from tests.data.fixtures import write_mvtec
-from tests.tiny_config import tiny_mvtec_config
+from tests.tiny_config import tiny_mvtec_config, with_small_teacher
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def tiny_config(name: str, data):
     tiny = tiny_mvtec_config(*data, checkpoint_every=2)
     config.dataset, config.threshold = tiny.dataset, tiny.threshold
     config.dataset.category = CATEGORY
-    config.model.teacher, config.model.pretrained = "resnet10", False
+    with_small_teacher(config)
     for key in ("batch_size", "num_steps", "log_every", "checkpoint_every"):
         config.train[key] = tiny.train[key]
     config.eval.batch_size, config.eval.num_overlays = BATCH, 0

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from rdjax.methods import rde
 from rdjax.train.state import TrainState
+from tests.tiny_config import with_small_teacher
 
 
 def nchw(a):
@@ -71,9 +72,7 @@ def test_xavier_init_redraws_convs_but_not_transposed_convs():
 def tiny_config(**options):
     from configs.rde import get_config
 
-    config = get_config()
-    config.model.teacher = "resnet10"
-    config.model.pretrained = False
+    config = with_small_teacher(get_config())
     config.rde.num_textures = 4
     for k, v in options.items():
         config.rde[k] = v

@@ -20,7 +20,7 @@ from rdjax.train.jsonl_writer import read_jsonl
 from rdjax.train.validate import ConfigError
 from rdjax.train.workdir import WorkdirBusyError, WorkdirError
 from tests.data import fixtures
-from tests.tiny_config import CATEGORY, tiny_mvtec_config, with_setting
+from tests.tiny_config import CATEGORY, TEACHER, tiny_mvtec_config, with_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ REFUSED = {
     "misspelt combine": (("eval.combine", "mull"), ConfigError, "config.eval.combine='mull'"),
     "other image size": (("dataset.image_size", 32), WorkdirError, "dataset.image_size: 64 -> 32"),
     "other teacher": (("model.teacher", "resnet34"), WorkdirError,
-                      'model.teacher: "resnet10" -> "resnet34"'),
+                      f'model.teacher: "{TEACHER}" -> "resnet34"'),
     "other loss": (("train.loss", "per_pixel"), WorkdirError, 'train.loss: "flattened" -> "per_pixel"'),
     "fewer steps than trained": (("train.num_steps", 1), WorkdirError, "checkpoint at step 2, past"),
     "size off the stride": (("dataset.image_size", 100), ConfigError, "multiple of 32"),
